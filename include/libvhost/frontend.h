@@ -71,9 +71,10 @@ struct vh_frontend_config {
 	unsigned flags;        /* VH_FRONTEND_F_* */
 };
 
-/* Protocol features this front-end implements and vh_frontend_negotiate() may accept
- * (everything defined except INBAND_NOTIFICATIONS, GPA_ADDRESSES and SHMEM; those two are added
- * only with VH_FRONTEND_F_TRUST_NEW_PROTOCOL_BITS). */
+/* The recommended want_protocol for vh_frontend_negotiate(): every defined protocol feature this
+ * front-end implements, except INBAND_NOTIFICATIONS (QEMU-style back-ends do not expect it,
+ * erratum E9; ask for it explicitly), GPA_ADDRESSES and SHMEM (erratum E10; accepted only with
+ * VH_FRONTEND_F_TRUST_NEW_PROTOCOL_BITS) and the proposed bit 23 (E11, never). */
 #define VH_FRONTEND_PROTOCOL_FEATURES \
 	(VH_BIT(VH_USER_PROTOCOL_F_MQ) | VH_BIT(VH_USER_PROTOCOL_F_LOG_SHMFD) | \
 	 VH_BIT(VH_USER_PROTOCOL_F_RARP) | VH_BIT(VH_USER_PROTOCOL_F_REPLY_ACK) | \
@@ -135,10 +136,12 @@ int vh_frontend_set_queue_count(struct vh_frontend *fe, unsigned count);
 /*
  * The usual handshake (QEMU's device-init steps 1-2): GET_FEATURES; if bit 30 is offered,
  * GET_PROTOCOL_FEATURES and SET_PROTOCOL_FEATURES with
- *   offered & want_protocol & VH_FRONTEND_PROTOCOL_FEATURES (+ bits 21-22 with the trust flag),
+ *   offered & want_protocol & (VH_FRONTEND_PROTOCOL_FEATURES | INBAND_NOTIFICATIONS
+ *                              | bits 21-22 only with the trust flag),
  * dropping INBAND_NOTIFICATIONS unless REPLY_ACK and BACKEND_REQ remain, and HOST_NOTIFIER unless
- * BACKEND_REQ and BACKEND_SEND_FD remain. Sends no SET_FEATURES (that belongs to device start).
- * Either out pointer may be NULL.
+ * BACKEND_REQ and BACKEND_SEND_FD remain. Every offered bit is logged (debug). Sends no
+ * SET_FEATURES (that belongs to device start). Either out pointer may be NULL; on success
+ * *protocol_features is the negotiated set (0 when bit 30 was not offered).
  */
 int vh_frontend_negotiate(struct vh_frontend *fe, uint64_t want_protocol,
 			  uint64_t *features_offered, uint64_t *protocol_features);
@@ -162,17 +165,19 @@ int vh_frontend_reset_owner(struct vh_frontend *fe);
  * must not wrap and must not overlap (GPA or user address); use ADD_MEM_REG for more than 8.
  * After a successful POSTCOPY_LISTEN (and until POSTCOPY_END) the back-end answers with the
  * table as it mapped it; this call checks it, keeps it (vh_frontend_postcopy_backend_table())
- * and sends the front-end's ack, as QEMU does.
+ * and sends the front-end's ack, as QEMU does. With XEN_MMAP negotiated use
+ * vh_frontend_set_mem_table_xen() (this call returns -EINVAL).
  */
 int vh_frontend_set_mem_table(struct vh_frontend *fe, const struct vh_mem_region *regions,
 			      const int *fds, unsigned n);
 /* 5 with the XEN_MMAP layout (40-byte regions) [XEN_MMAP]. */
 int vh_frontend_set_mem_table_xen(struct vh_frontend *fe, const struct vh_mem_region_xen *regions,
 				  const int *fds, unsigned n);
-/* 6 [LOG_SHMFD]: log of size bytes at offset in fd (borrowed). The back-end's reply (u64, or the
+/* 6 [LOG_SHMFD]: log of size bytes (> 0) at offset in fd (borrowed, required). The back-end's reply (u64, or the
  * 16-byte echo some back-ends send, erratum E4) is consumed in full; non-zero u64 => -EIO. */
 int vh_frontend_set_log_base(struct vh_frontend *fe, uint64_t size, uint64_t offset, int fd);
-/* 7: eventfd the back-end signals after updating the log (borrowed; required). */
+/* 7 [LOG_SHMFD, as the request table has it]: eventfd the back-end signals after updating the
+ * log (borrowed; required). */
 int vh_frontend_set_log_fd(struct vh_frontend *fe, int fd);
 /* 8: num 1..32768 (the back-end checks power of two for split rings). */
 int vh_frontend_set_vring_num(struct vh_frontend *fe, unsigned idx, unsigned num);
@@ -187,8 +192,9 @@ int vh_frontend_set_vring_call(struct vh_frontend *fe, unsigned idx, int fd);
 int vh_frontend_set_vring_err(struct vh_frontend *fe, unsigned idx, int fd);
 /* 15 [bit 30] */
 int vh_frontend_get_protocol_features(struct vh_frontend *fe, uint64_t *features);
-/* 16 [bit 30]: refused with -EINVAL if it carries bits the back-end did not offer (once known)
- * or bits this front-end does not implement; -ENOTSUP for bits 21-22 without the trust flag.
+/* 16 [bit 30]: refused with -EINVAL if it carries bits the back-end did not offer (once known),
+ * bits above 22, INBAND_NOTIFICATIONS without REPLY_ACK + BACKEND_REQ, or HOST_NOTIFIER without
+ * BACKEND_REQ + BACKEND_SEND_FD; -ENOTSUP for bits 21-22 without the trust flag.
  * Never sent with NEED_REPLY (REPLY_ACK is not in force before it is answered). On success the
  * value becomes the negotiated set. */
 int vh_frontend_set_protocol_features(struct vh_frontend *fe, uint64_t features);
@@ -201,7 +207,9 @@ int vh_frontend_send_rarp(struct vh_frontend *fe, const uint8_t mac[6]);
 /* 20 [NET_MTU]: a NAK means the back-end refused the MTU (-EIO). */
 int vh_frontend_net_set_mtu(struct vh_frontend *fe, uint64_t mtu);
 /* 21 [BACKEND_REQ]: see "Back-end channel" below. */
-/* 22: sent with NEED_REPLY (as QEMU) when REPLY_ACK is negotiated; the u64 reply 0 = ok. */
+/* 22 [ACCESS_PLATFORM acked with SET_FEATURES]: always sent with NEED_REPLY (as QEMU; QEMU
+ * needs REPLY_ACK for an IOMMU); the u64 reply 0 = ok, else -EIO. UPDATE and INVALIDATE need a
+ * non-empty, non-wrapping range (UPDATE a valid perm); BATCH_BEGIN/END are passed through. */
 int vh_frontend_iotlb_msg(struct vh_frontend *fe, const struct vh_iotlb_msg *msg);
 /* 23 [CROSS_ENDIAN]: big_endian 0 = little-endian ring, 1 = big-endian. */
 int vh_frontend_set_vring_endian(struct vh_frontend *fe, unsigned idx, unsigned big_endian);
@@ -232,7 +240,9 @@ int vh_frontend_postcopy_backend_table(const struct vh_frontend *fe, struct vh_m
 				       unsigned max);
 /*
  * 31 [INFLIGHT_SHMFD]: asks for a buffer for num_queues queues of queue_size. On success *out holds
- * the back-end's answer and *fd_out the buffer's fd (caller owns). Checked before returning:
+ * the back-end's answer and *fd_out the buffer's fd (caller owns). A back-end that keeps no buffer
+ * answers mmap_size 0: success with *fd_out = -1 (QEMU goes on without one). Checked before
+ * returning:
  * mmap_size > 0, mmap_offset + mmap_size does not wrap, fits in the file (fstat), and is at most
  * what num_queues x queue_size can need (32 + 32 x queue_size per queue, page-rounded), so a
  * back-end cannot make the caller map a huge area.
@@ -249,7 +259,7 @@ int vh_frontend_reset_device(struct vh_frontend *fe);
 int vh_frontend_vring_kick(struct vh_frontend *fe, unsigned idx);
 /* 36 [CONFIGURE_MEM_SLOTS] */
 int vh_frontend_get_max_mem_slots(struct vh_frontend *fe, uint64_t *slots);
-/* 37 [CONFIGURE_MEM_SLOTS]: one region and its fd (borrowed). */
+/* 37 [CONFIGURE_MEM_SLOTS]: one region and its fd (borrowed). Not with XEN_MMAP (-EINVAL). */
 int vh_frontend_add_mem_reg(struct vh_frontend *fe, const struct vh_mem_region *region, int fd);
 /* 38 [CONFIGURE_MEM_SLOTS]: sent without an fd. */
 int vh_frontend_rem_mem_reg(struct vh_frontend *fe, const struct vh_mem_region *region);
