@@ -187,8 +187,8 @@ int vh_memory_uaddr_to_gpa(const struct vh_memory *mem, uint64_t uaddr, uint64_t
 /*
  * Whole-range translation: fills iov[0..n) with the host pieces of [gpa, gpa + len), one per
  * region crossed (adjacent pieces are not merged). Returns n (0 for len 0), -EFAULT if any byte
- * is unmapped or gpa + len wraps, -ENOBUFS if more than max_iov pieces are needed. iov is
- * undefined after a failure.
+ * is unmapped or gpa + len wraps (checked first), else -ENOBUFS if more than max_iov pieces are
+ * needed. iov is undefined after a failure.
  */
 int vh_memory_gpa_to_iov(const struct vh_memory *mem, uint64_t gpa, uint64_t len,
 			 struct iovec *iov, unsigned max_iov);
