@@ -73,9 +73,9 @@ static int wait_fd(int fd, short events, int64_t deadline)
 		if (deadline >= 0) {
 			int64_t left = deadline - now_ms();
 
-			if (left <= 0)
-				return -ETIMEDOUT;
-			timeout = left > 0x7fffffff ? 0x7fffffff : (int)left;
+			/* A deadline already reached still polls once: wait_ms 0 means "only if
+			 * data is already there", not "never". */
+			timeout = left <= 0 ? 0 : left > 0x7fffffff ? 0x7fffffff : (int)left;
 		}
 		r = poll(&pfd, 1, timeout);
 		if (r > 0)
