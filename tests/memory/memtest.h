@@ -24,6 +24,71 @@ static inline uint64_t rnd_below(uint64_t n)
 	return n ? rnd() % n : 0;
 }
 
+/*
+ * Mapping counts. The library's mappings are all file-backed (memfds and the files it is given),
+ * so the count of file-backed lines of /proc/self/maps is exact in every build. The count of
+ * all lines is compared too, except where the allocator itself maps anonymous memory on
+ * demand (ASan, valgrind).
+ */
+static inline int t_count_file_maps(void)
+{
+	FILE *f = fopen("/proc/self/maps", "re");
+	char line[1024];
+	int n = 0;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		/* address perms offset dev inode [path]: file-backed iff inode != 0 */
+		unsigned long long inode = 0;
+
+		if (sscanf(line, "%*s %*s %*s %*s %llu", &inode) == 1 && inode != 0)
+			n++;
+	}
+	fclose(f);
+	return n;
+}
+
+static inline int t_all_maps_stable(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+	return 0;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+	return 0;
+#endif
+#endif
+	const char *pre = getenv("LD_PRELOAD");
+
+	return !(pre && strstr(pre, "vgpreload"));
+}
+
+struct m_baseline {
+	int fds;
+	int maps;
+	int file_maps;
+};
+
+static inline struct m_baseline m_baseline(void)
+{
+	struct m_baseline b = { t_count_fds(), t_count_maps(), t_count_file_maps() };
+
+	return b;
+}
+
+#define CHECK_BASELINE_M(b)                                                             \
+	do {                                                                            \
+		int t_f_ = t_count_fds(), t_m_ = t_count_maps();                        \
+		int t_fm_ = t_count_file_maps();                                        \
+		if (t_f_ != (b).fds)                                                    \
+			T_FAIL("fd count %d, baseline %d", t_f_, (b).fds);              \
+		if (t_fm_ != (b).file_maps)                                             \
+			T_FAIL("file mapping count %d, baseline %d", t_fm_,             \
+			       (b).file_maps);                                          \
+		if (t_all_maps_stable() && t_m_ != (b).maps)                            \
+			T_FAIL("mapping count %d, baseline %d", t_m_, (b).maps);        \
+	} while (0)
+
 #define T_MAIN(tests)                                                               \
 	int main(int argc, char **argv)                                             \
 	{                                                                           \

@@ -21,7 +21,7 @@ static void ref_mark(uint8_t *ref, uint64_t npages, uint64_t gpa, uint64_t len)
 /* Random marks through a memfd log; collected pages and the raw file bytes match a reference. */
 static void test_random_marks(void)
 {
-	struct t_baseline b = t_baseline();
+	struct m_baseline b = m_baseline();
 	const uint64_t mem_end = 1ull << 30; /* 1 GiB guest: 262144 pages, 32 KiB log */
 	struct vh_dirty_log log = {0};
 	uint64_t npages = mem_end / PAGE;
@@ -92,7 +92,7 @@ static void test_random_marks(void)
 	free(ref);
 	free(file);
 	free(pages);
-	CHECK_BASELINE(b);
+	CHECK_BASELINE_M(b);
 }
 
 /* Bounds: a log in a bigger buffer; the guard bytes after it never change. */
@@ -146,7 +146,7 @@ static void test_set_validation(void)
 	struct vh_dirty_log log = {0};
 	int good = t_memfd("log", 2 * PAGE), other = t_memfd("other", PAGE), p[2], sv[2], ro;
 	char path[64];
-	struct t_baseline b;
+	struct m_baseline b;
 
 	CHECK_EQ(pipe(p), 0);
 	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
@@ -161,7 +161,7 @@ static void test_set_validation(void)
 	CHECK_EQ(v, 0x02);
 	uint8_t *bm = log.bitmap;
 
-	b = t_baseline();
+	b = m_baseline();
 	CHECK_EQ(vh_dirty_log_set(&log, other, 0, 0), -EINVAL);
 	CHECK_EQ(vh_dirty_log_set(&log, other, PAGE + 1, 0), -EINVAL);      /* past the end */
 	CHECK_EQ(vh_dirty_log_set(&log, other, 1, PAGE), -EINVAL);          /* offset at end */
@@ -173,14 +173,14 @@ static void test_set_validation(void)
 	CHECK_EQ(vh_dirty_log_set(&log, -1, 16, 0), -EBADF);
 	CHECK_EQ(vh_dirty_log_set(&log, 1000, 16, 0), -EBADF);
 	CHECK_EQ(vh_dirty_log_set(NULL, other, 16, 0), -EINVAL);
-	CHECK_BASELINE(b);
+	CHECK_BASELINE_M(b);
 	/* the previous log is still in place and working */
 	CHECK(log.bitmap == bm);
 	CHECK_EQ(log.size, 100);
 	CHECK_EQ(vh_dirty_log_test(&log, 9 * PAGE), 1);
 	/* replacing it unmaps the old one: mapping count unchanged */
 	CHECK_EQ(vh_dirty_log_set(&log, other, PAGE, 0), 0);
-	CHECK_BASELINE(b);
+	CHECK_BASELINE_M(b);
 	CHECK_EQ(vh_dirty_log_test(&log, 9 * PAGE), 0);
 	vh_dirty_log_clear(&log);
 	vh_dirty_log_clear(&log);
@@ -195,7 +195,7 @@ static void test_set_validation(void)
 
 static void test_new_memfd_args(void)
 {
-	struct t_baseline b = t_baseline();
+	struct m_baseline b = m_baseline();
 	struct vh_dirty_log log = {0};
 	int fd = -1;
 
@@ -203,7 +203,7 @@ static void test_new_memfd_args(void)
 	CHECK_EQ(vh_dirty_log_new_memfd(NULL, PAGE, &fd), -EINVAL);
 	CHECK_EQ(vh_dirty_log_new_memfd(&log, PAGE, NULL), -EINVAL);
 	CHECK_EQ(fd, -1);
-	CHECK_BASELINE(b);
+	CHECK_BASELINE_M(b);
 	/* sealed against shrinking, like guest memory */
 	CHECK_EQ(vh_dirty_log_new_memfd(&log, 3 * PAGE, &fd), 0);
 	CHECK_EQ(log.size, 1);
@@ -214,7 +214,7 @@ static void test_new_memfd_args(void)
 	CHECK_EQ(log.bitmap[0], 0x04);
 	vh_dirty_log_clear(&log);
 	close(fd);
-	CHECK_BASELINE(b);
+	CHECK_BASELINE_M(b);
 }
 
 static const struct t_test tests[] = {

@@ -10,7 +10,7 @@
 
 static void check_layout(unsigned nregions, uint64_t size, uint64_t gpa_base, uint64_t gap)
 {
-	struct t_baseline b = t_baseline();
+	struct m_baseline b = m_baseline();
 	struct vh_guest_mem_opts o = { .size = size, .nregions = nregions, .gpa_base = gpa_base,
 				       .gpa_gap = gap };
 	struct vh_guest_mem *gm = NULL;
@@ -77,7 +77,7 @@ static void check_layout(unsigned nregions, uint64_t size, uint64_t gpa_base, ui
 	}
 	vh_memory_unref(mem);
 	vh_guest_mem_free(gm);
-	CHECK_BASELINE(b);
+	CHECK_BASELINE_M(b);
 }
 
 static void test_layout_1(void)
@@ -105,7 +105,7 @@ static void test_layout_509(void)
 
 static void test_bad_args(void)
 {
-	struct t_baseline b = t_baseline();
+	struct m_baseline b = m_baseline();
 	struct vh_guest_mem *gm = (struct vh_guest_mem *)0x1;
 	struct vh_guest_mem_opts o = { .size = PAGE, .nregions = VH_MEMORY_MAX_REGIONS + 1 };
 
@@ -123,7 +123,7 @@ static void test_bad_args(void)
 	CHECK_EQ(vh_guest_mem_new_opts(&gm, &o), -EINVAL);
 	CHECK(gm == (struct vh_guest_mem *)0x1);
 	vh_guest_mem_free(NULL);
-	CHECK_BASELINE(b);
+	CHECK_BASELINE_M(b);
 }
 
 static void test_alloc(void)
@@ -177,7 +177,7 @@ static void test_alloc(void)
  * setting, so its absence is reported, not failed. */
 static void test_hugetlb(void)
 {
-	struct t_baseline b = t_baseline();
+	struct m_baseline b = m_baseline();
 	struct vh_guest_mem_opts o = { .size = 4 << 20, .nregions = 2,
 				       .flags = VH_GUEST_MEM_HUGETLB };
 	struct vh_guest_mem *gm;
@@ -189,7 +189,7 @@ static void test_hugetlb(void)
 	if (ret == -ENOMEM || ret == -EINVAL || ret == -ENOENT) {
 		printf("# hugetlb guest memory not available here (%s): not run\n",
 		       t_errname(ret));
-		CHECK_BASELINE(b);
+		CHECK_BASELINE_M(b);
 		return;
 	}
 	CHECK_EQ(ret, 0);
@@ -216,7 +216,7 @@ static void test_hugetlb(void)
 	vh_memory_unref(m2);
 	vh_memory_unref(mem);
 	vh_guest_mem_free(gm);
-	CHECK_BASELINE(b);
+	CHECK_BASELINE_M(b);
 }
 
 static const struct t_test tests[] = {

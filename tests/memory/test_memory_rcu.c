@@ -88,7 +88,7 @@ static struct vh_memory *make_table(uint8_t value)
 
 static void test_publish_under_readers(void)
 {
-	struct t_baseline b = t_baseline();
+	struct m_baseline b = m_baseline();
 	int maps0 = count_rcu_maps();
 	struct shared *s = calloc(1, sizeof(*s));
 	struct reader_arg args[READERS];
@@ -135,7 +135,7 @@ static void test_publish_under_readers(void)
 /* A reader holding a section across a publish: the old table stays mapped until it leaves. */
 static void test_timeout_keeps_held_table(void)
 {
-	struct t_baseline b = t_baseline();
+	struct m_baseline b = m_baseline();
 	struct vh_memory_rcu rcu;
 	struct vh_memory_reader r;
 	struct vh_memory *held;
@@ -167,13 +167,13 @@ static void test_timeout_keeps_held_table(void)
 	vh_memory_rcu_unregister(&r);
 	vh_memory_rcu_unregister(&r); /* harmless twice */
 	vh_memory_rcu_destroy(&rcu);
-	CHECK_BASELINE(b);
+	CHECK_BASELINE_M(b);
 }
 
 /* Destroy releases tables still waiting. */
 static void test_destroy_with_retired(void)
 {
-	struct t_baseline b = t_baseline();
+	struct m_baseline b = m_baseline();
 	struct vh_memory_rcu rcu;
 	struct vh_memory_reader r;
 
@@ -184,7 +184,7 @@ static void test_destroy_with_retired(void)
 	vh_memory_read_unlock(&r);
 	vh_memory_rcu_unregister(&r);
 	vh_memory_rcu_destroy(&rcu);
-	CHECK_BASELINE(b);
+	CHECK_BASELINE_M(b);
 	CHECK_EQ(vh_memory_rcu_init(NULL, NULL), -EINVAL);
 	CHECK_EQ(vh_memory_rcu_register(NULL, &r), -EINVAL);
 }
