@@ -642,7 +642,9 @@ static int h_set_vring_base(struct req *rq)
 	r = decode_base(be, rq->p->state.num, &b);
 	if (r)
 		return r;
-	if (packed_ring(be) && (b.last_avail_idx >= VH_VIRTQ_MAX_SIZE))
+	/* Packed indexes are ring positions: below the ring size once it is known. */
+	if (packed_ring(be) && be->vrings[idx].num &&
+	    (b.last_avail_idx >= be->vrings[idx].num || b.last_used_idx >= be->vrings[idx].num))
 		return -EINVAL;
 	if (be->vrings[idx].started)
 		return -EBUSY;

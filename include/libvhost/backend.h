@@ -10,7 +10,9 @@
  * call vh_backend_dispatch().
  *
  * Threading: vh_backend_dispatch(), the accessors and every callback run on the caller's
- * dispatch thread. The vh_backend_send_*() functions (back-end -> front-end requests) may be
+ * dispatch thread. A callback may call vh_backend_close_connection() and the send functions
+ * (mind that the front-end may not serve the back-end channel while it waits for our reply),
+ * never vh_backend_free(). The vh_backend_send_*() functions (back-end -> front-end requests) may be
  * called from any thread; a mutex serialises the back-end channel.
  *
  * File descriptors:
@@ -130,7 +132,9 @@ struct vh_backend_ops {
 	/* Memory. The server has already checked counts, sizes, overflow, overlap, and that each fd
 	 * is a read-write regular file (or device) large enough for mmap_offset + memory_size.
 	 * Region fds are offered (see above). set_mem_table replaces the whole table; NULL = the
-	 * server keeps only its region list and closes the fds. */
+	 * server keeps only its region list and closes the fds. These may arrive while rings run
+	 * (memory hot-plug): the callee quiesces the workers that read guest memory before it
+	 * unmaps anything. */
 	int (*set_mem_table)(struct vh_backend *be, struct vh_backend_mem_region *regions,
 			     unsigned nregions, int *fds);
 	int (*add_mem_reg)(struct vh_backend *be, const struct vh_backend_mem_region *region,
