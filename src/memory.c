@@ -23,6 +23,8 @@ struct vh_mapping {
 	unsigned refcnt;
 	void *base;
 	size_t len;
+	dev_t dev;   /* the file it maps, to recognise the same region in a new SET_MEM_TABLE */
+	ino_t ino;
 };
 
 /* A region being built: either to map from fd, or already mapped (existing or local). */
@@ -35,6 +37,8 @@ struct spec {
 	uint8_t *host;
 	struct vh_mapping *mapping; /* shared with an older table, or NULL */
 	uint64_t page;              /* page size of fd's file system (set by check_file) */
+	dev_t dev;                  /* fd's file (set by check_file) */
+	ino_t ino;
 };
 
 static void mapping_put(struct vh_mapping *m)
@@ -120,6 +124,8 @@ static int check_file(struct spec *s, const struct vh_logger *log)
 			(unsigned long long)st.st_size);
 		return -EINVAL;
 	}
+	s->dev = st.st_dev;
+	s->ino = st.st_ino;
 	s->page = (uint64_t)sysconf(_SC_PAGESIZE);
 	if (fstatfs(s->fd, &sfs) == 0 && (unsigned long)sfs.f_type == HUGETLBFS_MAGIC &&
 	    sfs.f_bsize > 0 && ((uint64_t)sfs.f_bsize & ((uint64_t)sfs.f_bsize - 1)) == 0)
@@ -161,6 +167,8 @@ static int map_spec(struct spec *s, const struct vh_logger *log)
 	m->refcnt = 1;
 	m->base = p;
 	m->len = (size_t)len;
+	m->dev = s->dev;
+	m->ino = s->ino;
 	s->mapping = m;
 	s->host = (uint8_t *)p + delta;
 	return 0;
@@ -203,13 +211,35 @@ static struct vh_memory *table_alloc(unsigned n)
 	return mem;
 }
 
+static inline int find_gpa(const struct vh_memory *mem, uint64_t gpa);
+
+/* A region of `old` that already maps exactly what s asks for (same place in the same file). */
+static const struct vh_memory_region *find_reusable(const struct vh_memory *old,
+						    const struct spec *s)
+{
+	const struct vh_memory_region *r;
+	int i;
+
+	if (!old)
+		return NULL;
+	i = find_gpa(old, s->gpa);
+	if (i < 0)
+		return NULL;
+	r = &old->regions[i];
+	if (r->mapping && r->gpa == s->gpa && r->size == s->size && r->uaddr == s->uaddr &&
+	    r->mmap_offset == s->offset && r->mapping->dev == s->dev && r->mapping->ino == s->ino)
+		return r;
+	return NULL;
+}
+
 /*
- * The one builder. specs[0..n) is sorted here. Specs with fd >= 0 are mapped; the others keep
- * their host pointer and (if any) take a reference on their mapping. Validation of every spec
- * precedes the first mmap; a failure unmaps what this call mapped.
+ * The one builder. specs[0..n) is sorted here. Specs with fd >= 0 are mapped, unless `reuse`
+ * has a region that maps the same part of the same file (then that mapping is shared); the
+ * others keep their host pointer and (if any) take a reference on their mapping. Validation of
+ * every spec precedes the first mmap; a failure unmaps what this call mapped.
  */
 static int build(struct vh_memory **out, struct spec *specs, unsigned n,
-		 const struct vh_logger *log)
+		 const struct vh_logger *log, const struct vh_memory *reuse)
 {
 	struct vh_logger nolog = {0};
 	struct uaddr_key *keys = NULL;
@@ -267,6 +297,18 @@ static int build(struct vh_memory **out, struct spec *specs, unsigned n,
 		if (ret)
 			goto fail;
 	}
+	for (i = 0; i < n; i++) {
+		const struct vh_memory_region *same;
+
+		if (specs[i].fd < 0)
+			continue;
+		same = find_reusable(reuse, &specs[i]);
+		if (same) {
+			specs[i].fd = -1;
+			specs[i].host = same->host;
+			specs[i].mapping = same->mapping;
+		}
+	}
 	mem = table_alloc(n);
 	if (!mem) {
 		ret = -ENOMEM;
@@ -314,6 +356,13 @@ fail:
 int vh_memory_map(struct vh_memory **out, const struct vh_mem_region *regions, const int *fds,
 		  unsigned n, const struct vh_logger *log)
 {
+	return vh_memory_map_update(out, NULL, regions, fds, n, log);
+}
+
+int vh_memory_map_update(struct vh_memory **out, const struct vh_memory *old,
+			 const struct vh_mem_region *regions, const int *fds, unsigned n,
+			 const struct vh_logger *log)
+{
 	struct spec *specs;
 	unsigned i;
 	int ret;
@@ -331,14 +380,14 @@ int vh_memory_map(struct vh_memory **out, const struct vh_mem_region *regions, c
 	for (i = 0; i < n; i++)
 		spec_set(&specs[i], regions[i].guest_phys_addr, regions[i].memory_size,
 			 regions[i].userspace_addr, regions[i].mmap_offset, fds[i]);
-	ret = build(out, specs, n, log);
+	ret = build(out, specs, n, log, old);
 	free(specs);
 	return ret;
 }
 
 int vh_memory_new_empty(struct vh_memory **out, const struct vh_logger *log)
 {
-	return build(out, NULL, 0, log);
+	return build(out, NULL, 0, log, NULL);
 }
 
 int vh_memory_add(struct vh_memory **out, const struct vh_memory *old,
@@ -365,7 +414,7 @@ int vh_memory_add(struct vh_memory **out, const struct vh_memory *old,
 		spec_from_region(&specs[i], &old->regions[i]);
 	spec_set(&specs[n - 1], region->guest_phys_addr, region->memory_size,
 		 region->userspace_addr, region->mmap_offset, fd);
-	ret = build(out, specs, n, &old->log);
+	ret = build(out, specs, n, &old->log, NULL);
 	free(specs);
 	return ret;
 }
@@ -399,7 +448,7 @@ int vh_memory_remove(struct vh_memory **out, const struct vh_memory *old,
 	for (i = 0, j = 0; i < old->nregions; i++)
 		if (i != found)
 			spec_from_region(&specs[j++], &old->regions[i]);
-	ret = build(out, specs, j, &old->log);
+	ret = build(out, specs, j, &old->log, NULL);
 	free(specs);
 	return ret;
 }
@@ -433,7 +482,7 @@ static int build_from_regions(struct vh_memory **out, const struct vh_region *re
 		if (local)
 			specs[i].host = (uint8_t *)(uintptr_t)r->userspace_addr;
 	}
-	ret = build(out, specs, n, log);
+	ret = build(out, specs, n, log, NULL);
 	free(specs);
 	return ret;
 }
@@ -790,4 +839,24 @@ void vh_memory_rcu_destroy(struct vh_memory_rcu *rcu)
 	vh_memory_unref(rcu->cur);
 	rcu->cur = NULL;
 	pthread_mutex_destroy(&rcu->lock);
+}
+
+int vh_memory_same_host(const struct vh_memory *a, const struct vh_memory *b, uint64_t gpa,
+			uint64_t len)
+{
+	int ia, ib;
+	const struct vh_memory_region *ra, *rb;
+
+	if (!a || !b)
+		return 0;
+	ia = find_gpa(a, gpa);
+	ib = find_gpa(b, gpa);
+	if (ia < 0 || ib < 0)
+		return 0;
+	ra = &a->regions[ia];
+	rb = &b->regions[ib];
+	if (len > ra->size - (gpa - ra->gpa) || len > rb->size - (gpa - rb->gpa))
+		return 0;
+	/* the same mapping object (or both local) means the same memory, alive while b is */
+	return ra->mapping == rb->mapping && ra->host + (gpa - ra->gpa) == rb->host + (gpa - rb->gpa);
 }

@@ -38,6 +38,11 @@
  *     left the section that could still see the old table before releasing it. Host pointers
  *     obtained inside a section must not be used after the unlock.
  *
+ * The same holds for pointers a worker keeps across batches (translated ring addresses): they
+ * must be translated again through the new table before the old one is released. Regions that
+ * the new table shares with the old one (vh_memory_add/remove, identical regions in
+ * vh_memory_map_update) keep their host addresses; vh_memory_same_host() tells.
+ *
  * Translations
  * ------------
  * vh_memory_gpa_to_host() is the hot path: a last-hit check inline, then a binary search. It
@@ -103,7 +108,7 @@ struct vh_memory {
 	unsigned uaddr_hint;             /* same, for front-end addresses (index into regions) */
 	unsigned refcnt;                 /* changed only by the owner (control thread) */
 	uint16_t *by_uaddr;              /* region indexes sorted by uaddr */
-	struct vh_logger log;
+	struct vh_logger log;            /* copied at build time; its opaque must outlive the table */
 	/* nregions entries sorted by gpa; at least one (zero-sized) entry so the hint is valid */
 	struct vh_memory_region regions[];
 };
@@ -115,6 +120,16 @@ struct vh_memory {
  */
 int vh_memory_map(struct vh_memory **out, const struct vh_mem_region *regions, const int *fds,
 		  unsigned n, const struct vh_logger *log);
+
+/*
+ * SET_MEM_TABLE replacing `old` (may be NULL): like vh_memory_map, but a region identical to
+ * one of old (same gpa, size, userspace_addr, mmap_offset, and an fd for the same file, by
+ * device and inode) shares old's mapping instead of being mapped again, so its host pointers
+ * (e.g. a ring's) stay valid. QEMU resends the whole table on every memory change.
+ */
+int vh_memory_map_update(struct vh_memory **out, const struct vh_memory *old,
+			 const struct vh_mem_region *regions, const int *fds, unsigned n,
+			 const struct vh_logger *log);
 
 /* An empty table (no regions), e.g. before the first SET_MEM_TABLE. */
 int vh_memory_new_empty(struct vh_memory **out, const struct vh_logger *log);
@@ -193,8 +208,15 @@ int vh_memory_uaddr_to_gpa(const struct vh_memory *mem, uint64_t uaddr, uint64_t
 int vh_memory_gpa_to_iov(const struct vh_memory *mem, uint64_t gpa, uint64_t len,
 			 struct iovec *iov, unsigned max_iov);
 
-/* Index of the region holding gpa, or -ENOENT. Linear-free (binary search), no hint update. */
+/* Index of the region holding gpa, or -ENOENT. Binary search, no hint update. */
 int vh_memory_find(const struct vh_memory *mem, uint64_t gpa);
+
+/*
+ * 1 if [gpa, gpa + len) translates to the same host address in both tables through the same
+ * mapping (so pointers into it taken from `a` stay valid while `b` lives), else 0.
+ */
+int vh_memory_same_host(const struct vh_memory *a, const struct vh_memory *b, uint64_t gpa,
+			uint64_t len);
 
 static inline unsigned vh_memory_nregions(const struct vh_memory *mem)
 {

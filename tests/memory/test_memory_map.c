@@ -399,6 +399,56 @@ static void test_shared_mappings(void)
 	CHECK_BASELINE_M(b);
 }
 
+/* SET_MEM_TABLE resent with mostly the same regions: identical ones keep their mapping. */
+static void test_map_update_reuses(void)
+{
+	struct m_baseline b = m_baseline();
+	int fa = t_memfd("upd-a", 8 * PAGE), fb = t_memfd("upd-b", 8 * PAGE);
+	int fa2 = dup(fa), fc = t_memfd("upd-c", 8 * PAGE);
+	struct vh_mem_region r[3] = {
+		{ 0x00000, 4 * PAGE, 0x500000000, 0 },
+		{ 0x10000, 4 * PAGE, 0x500010000, 4 * PAGE },
+		{ 0x20000, 8 * PAGE, 0x500020000, 0 },
+	};
+	int fds[3] = { fa, fa, fb };
+	struct vh_memory *m1, *m2, *bad;
+	struct m_baseline b1;
+
+	CHECK_EQ(vh_memory_map(&m1, r, fds, 3, NULL), 0);
+	b1 = m_baseline();
+	/* region 0 same (through another fd of the same file), region 1 moved in the file,
+	 * region 2 same place but another file */
+	struct vh_mem_region r2[3] = { r[0], r[1], r[2] };
+	r2[1].mmap_offset = 0;
+	int fds2[3] = { fa2, fa, fc };
+	CHECK_EQ(vh_memory_map_update(&m2, m1, r2, fds2, 3, NULL), 0);
+	CHECK_EQ(vh_memory_same_host(m1, m2, 0x0, 4 * PAGE), 1);
+	CHECK_EQ(vh_memory_same_host(m1, m2, 0x10000, 1), 0);
+	CHECK_EQ(vh_memory_same_host(m1, m2, 0x20000, 1), 0);
+	CHECK_EQ(vh_memory_same_host(m1, m2, 0x0, 4 * PAGE + 1), 0);
+	CHECK_EQ(vh_memory_same_host(m1, m2, 0x8000, 1), 0);
+	CHECK(vh_memory_gpa_to_host(m1, 0x100, 1) == vh_memory_gpa_to_host(m2, 0x100, 1));
+	CHECK_EQ(t_count_file_maps(), b1.file_maps + 2); /* only the two changed regions */
+	/* region 1 of m2 maps file offset 0, i.e. the same bytes as region 0 */
+	*(uint8_t *)vh_memory_gpa_to_host(m2, 0x10, 1) = 0x3c;
+	CHECK_EQ(*(uint8_t *)vh_memory_gpa_to_host(m2, 0x10010, 1), 0x3c);
+	/* a rejected update changes nothing and shares nothing */
+	struct vh_mem_region r3[2] = { r[0], r[0] };
+	int fds3[2] = { fa, fa };
+	CHECK_EQ(vh_memory_map_update(&bad, m2, r3, fds3, 2, NULL), -EINVAL);
+	CHECK_EQ(t_count_file_maps(), b1.file_maps + 2);
+	vh_memory_unref(m1);
+	/* m1's two unshared mappings are gone, m2's two new ones remain */
+	CHECK_EQ(t_count_file_maps(), b1.file_maps);
+	CHECK(*(uint8_t *)vh_memory_gpa_to_host(m2, 0x10, 1) == 0x3c); /* shared one alive */
+	vh_memory_unref(m2);
+	close(fa);
+	close(fa2);
+	close(fb);
+	close(fc);
+	CHECK_BASELINE_M(b);
+}
+
 /* Buffers crossing regions: split per region; any hole, wrap or lack of iovecs fails. */
 static void test_iov_split(void)
 {
@@ -505,6 +555,7 @@ static const struct t_test tests[] = {
 	T_TEST(test_reject_mmap_failure_midway),
 	T_TEST(test_slots_add_remove),
 	T_TEST(test_shared_mappings),
+	T_TEST(test_map_update_reuses),
 	T_TEST(test_iov_split),
 	T_TEST(test_local_table_rules),
 };
