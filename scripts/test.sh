@@ -96,10 +96,10 @@ try:
                 ok += 1
             elif r == "SKIP" and not strict:
                 skip += 1
-                names.append("SKIP %s: %s" % (label, t["name"]))
+                names.append("SKIP %s: %s" % (label, t["name"].split(" / ")[-1]))
             else:
                 bad += 1
-                names.append("%s %s: %s" % (r, label, t["name"]))
+                names.append("%s %s: %s" % (r, label, t["name"].split(" / ")[-1]))
 except FileNotFoundError:
     pass
 print(ok, bad, skip)
@@ -122,6 +122,15 @@ PY
 	TALLY_BAD=$bad
 }
 
+# testlog DIR LOGBASE -> the JSON log of that run (meson appends the wrapper's name with --wrap)
+testlog() {
+	local f
+	for f in "$1/meson-logs/$2".json "$1/meson-logs/$2"-*.json; do
+		[ -f "$f" ] && { echo "$f"; return; }
+	done
+	echo "$1/meson-logs/$2.json"
+}
+
 # run_suite DIR LABEL SUITE [extra meson test args...]
 run_suite() {
 	local dir=$1 label=$2 suite=$3 t0=$SECONDS n logbase rc
@@ -136,13 +145,13 @@ run_suite() {
 		return 0
 	fi
 	logbase="testlog-$label-$suite"
-	rm -f "$dir/meson-logs/$logbase.json"
+	rm -f "$dir/meson-logs/$logbase"*.json
 	say "$label/$suite: running $n test(s)"
 	# shellcheck disable=SC2086
 	meson test -C "$dir" --suite "$suite" --logbase "$logbase" --print-errorlogs \
 		${MESON_TEST_ARGS:-} "$@" </dev/null
 	rc=$?
-	tally "$dir/meson-logs/$logbase.json" "$label/$suite"
+	tally "$(testlog "$dir" "$logbase")" "$label/$suite"
 	if [ $rc -ne 0 ] && [ "$TALLY_BAD" -eq 0 ]; then
 		fail_step "$label/$suite" "meson test exited $rc"
 	fi
@@ -206,14 +215,15 @@ for t in json.load(sys.stdin):
         pass')
 	if [ ${#vg_tests[@]} -gt 0 ]; then
 		t0=$SECONDS
-		rm -f build/meson-logs/testlog-valgrind-unit.json
+		rm -f build/meson-logs/testlog-valgrind-unit*.json
 		say "valgrind/unit: running ${#vg_tests[@]} test(s)"
+		# shellcheck disable=SC2086
 		meson test -C build --suite unit --logbase testlog-valgrind-unit --print-errorlogs \
-			--timeout-multiplier 5 \
+			--timeout-multiplier 5 ${MESON_TEST_ARGS:-} \
 			--wrap='valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite' \
 			"${vg_tests[@]}" </dev/null
 		vrc=$?
-		tally build/meson-logs/testlog-valgrind-unit.json valgrind/unit
+		tally "$(testlog build testlog-valgrind-unit)" valgrind/unit
 		if [ $vrc -ne 0 ] && [ "$TALLY_BAD" -eq 0 ]; then
 			fail_step valgrind/unit "meson test exited $vrc"
 		fi
