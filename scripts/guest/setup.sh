@@ -63,9 +63,18 @@ if [ -n "$missing" ]; then
 fi
 
 # Downloads land in the cache; as root, apt's _apt sandbox user could not write there.
-apt_download() {
+fetch() {
     (cd "$CACHE/debs" && timeout 900 apt-get download -q -o APT::Sandbox::User="$(id -un)" "$@") \
-        >/dev/null || die "apt-get download $* failed"
+        >/dev/null 2>"$CACHE/debs/.apt-error"
+}
+have_deb() { ls "$CACHE/debs/${1}"_*.deb >/dev/null 2>&1; }
+
+# Stale package lists name versions the archive no longer has: update once and retry.
+apt_download() {
+    fetch "$@" && return 0
+    [ "$apt_updated" = 0 ] && apt_update_once && fetch "$@" && return 0
+    cat "$CACHE/debs/.apt-error" >&2
+    die "apt-get download $* failed"
 }
 
 # Resolve a kernel meta package to the concrete image package of the apt candidate.
@@ -89,9 +98,17 @@ unpack_kernel() {
         *) die "unknown kernel selector '$sel' (use 6.12 or 6.1)" ;;
     esac
     pkg=$(resolve_image "$meta")
+    if [ ! -e "$CACHE/$pkg/.unpacked" ] && ! have_deb "$pkg"; then
+        say "downloading $pkg"
+        if ! fetch "$pkg"; then
+            # Debian drops superseded kernel ABIs; fresh lists name the successor.
+            apt_update_once
+            pkg=$(resolve_image "$meta")
+            have_deb "$pkg" || apt_download "$pkg"
+        fi
+    fi
     dir=$CACHE/$pkg
     if [ ! -e "$dir/.unpacked" ]; then
-        ls "$CACHE/debs/${pkg}"_*.deb >/dev/null 2>&1 || { say "downloading $pkg"; apt_download "$pkg"; }
         deb=$(ls "$CACHE/debs/${pkg}"_*.deb | tail -1)
         rm -rf "$dir"; mkdir -p "$dir"
         dpkg -x "$deb" "$dir"
@@ -157,7 +174,8 @@ build_vdpa_sim() {
     for p in "linux-headers-$abi-amd64" "linux-headers-$abi-common" "linux-kbuild-$abi" \
              "linux-source-6.12=$ver"; do
         name=${p%%=*}
-        ls "$CACHE/debs/${name}"_*.deb >/dev/null 2>&1 || { say "downloading $name"; apt_download "$p"; }
+        [ "$name" = "$p" ] || name=${name}_${p#*=}     # the source must match the image
+        have_deb "$name" || { say "downloading $name"; apt_download "$p"; }
     done
     kb=$CACHE/kbuild-$abi
     rm -rf "$kb"; mkdir -p "$kb"
