@@ -23,7 +23,34 @@ enum expect {
 	EXPECT_TABLE,  /* postcopy SET_MEM_TABLE: the back-end answers with its table */
 };
 
+/* What came back for a request: the message and the fds that rode with it (owned here until
+ * taken with take_fd() or released with release()). */
+struct reply {
+	struct vh_msg msg;
+	int fds[VH_USER_MAX_FDS];
+	unsigned nfds;
+};
+
 /* ---- Helpers ------------------------------------------------------------------------------ */
+
+static void release(struct reply *rep)
+{
+	vh_close_fds(rep->fds, rep->nfds);
+	rep->nfds = 0;
+}
+
+/* Hands the reply's one fd to the caller and closes any other. */
+static int take_fd(struct reply *rep)
+{
+	int fd = -1;
+
+	if (rep->nfds) {
+		fd = rep->fds[0];
+		rep->fds[0] = -1;
+	}
+	release(rep);
+	return fd;
+}
 
 static int64_t now_ms(void)
 {
@@ -271,14 +298,17 @@ static int wait_reply(struct vh_frontend *fe, struct vh_msg *reply, int *rfds, u
 }
 
 /*
- * Sends req (flags are set here) with fds and collects what the request gets back.
- * Returns 0 (reply filled and its fds owned by the caller when a reply came), -EIO for a NAK,
- * a local refusal (-ENOTSUP, -EINVAL, -EBUSY) or a sticky connection error.
- * *got_reply tells whether reply holds a message (NULL when the caller expects none).
+ * Sends req (flags are set here) with fds and collects what the request gets back into rep
+ * (which may be NULL only with EXPECT_NONE). Returns 0 with rep filled when a reply came (its
+ * fds then belong to rep), -EIO for a NAK, a local refusal (-ENOTSUP, -EINVAL, -EBUSY) or a
+ * sticky connection error; on any error rep holds no fd.
  */
 static int transact(struct vh_frontend *fe, struct vh_msg *req, const int *fds, unsigned nfds,
-		    enum expect expect, struct vh_msg *reply, int *rfds, unsigned *rnfds)
+		    enum expect expect, struct reply *rep)
 {
+	struct vh_msg *reply = rep ? &rep->msg : NULL;
+	int *rfds = rep ? rep->fds : NULL;
+	unsigned *rnfds = rep ? &rep->nfds : NULL;
 	const struct vh_request_info *row = vh_request_info(req->hdr.request);
 	struct vh_validate_ctx ctx;
 	int want_reply = 0, acked = 0;
@@ -373,31 +403,28 @@ static int transact(struct vh_frontend *fe, struct vh_msg *req, const int *fds, 
 /* A request whose reply is at most an ack. */
 static int send_simple(struct vh_frontend *fe, struct vh_msg *req, const int *fds, unsigned nfds)
 {
-	struct vh_msg reply;
-	int rfds[VH_USER_MAX_FDS];
-	unsigned rnfds = 0;
-	int r = transact(fe, req, fds, nfds, EXPECT_AUTO, &reply, rfds, &rnfds);
+	struct reply rep;
+	int r = transact(fe, req, fds, nfds, EXPECT_AUTO, &rep);
 
-	vh_close_fds(rfds, rnfds); /* acks carry none; never leak one */
+	release(&rep); /* acks carry none; never leak one */
 	return r;
 }
 
 /* A request answered by a u64 without fds. */
 static int get_u64(struct vh_frontend *fe, uint32_t request, uint64_t *value)
 {
-	struct vh_msg req, reply;
-	int rfds[VH_USER_MAX_FDS];
-	unsigned rnfds = 0;
+	struct vh_msg req;
+	struct reply rep;
 	int r;
 
 	if (!fe || !value)
 		return -EINVAL;
 	msg_init(&req, request, 0);
-	r = transact(fe, &req, NULL, 0, EXPECT_AUTO, &reply, rfds, &rnfds);
-	vh_close_fds(rfds, rnfds);
+	r = transact(fe, &req, NULL, 0, EXPECT_AUTO, &rep);
+	release(&rep);
 	if (r)
 		return r;
-	*value = reply.payload.u64;
+	*value = rep.msg.payload.u64;
 	return 0;
 }
 
@@ -760,17 +787,16 @@ static int check_fds(const int *fds, unsigned n)
 static int set_mem_table_postcopy(struct vh_frontend *fe, struct vh_msg *req, const int *fds,
 				  unsigned n)
 {
-	struct vh_msg reply, ack;
-	int rfds[VH_USER_MAX_FDS];
-	unsigned rnfds = 0;
+	struct vh_msg ack;
+	struct reply rep;
 	int r;
 
-	r = transact(fe, req, fds, n, EXPECT_TABLE, &reply, rfds, &rnfds);
-	vh_close_fds(rfds, rnfds);
+	r = transact(fe, req, fds, n, EXPECT_TABLE, &rep);
+	release(&rep);
 	if (r)
 		return r;
 	fe->postcopy_n = n;
-	memcpy(fe->postcopy_table, reply.payload.mem.regions, n * sizeof(struct vh_mem_region));
+	memcpy(fe->postcopy_table, rep.msg.payload.mem.regions, n * sizeof(struct vh_mem_region));
 	msg_init(&ack, VH_USER_SET_MEM_TABLE, 8);
 	ack.payload.u64 = 0;
 	r = vh_endpoint_send(&fe->ep, &ack.hdr, &ack.payload, NULL, 0);
@@ -833,9 +859,8 @@ int vh_frontend_set_mem_table_xen(struct vh_frontend *fe, const struct vh_mem_re
 
 int vh_frontend_set_log_base(struct vh_frontend *fe, uint64_t size, uint64_t offset, int fd)
 {
-	struct vh_msg req, reply;
-	int rfds[VH_USER_MAX_FDS];
-	unsigned rnfds = 0;
+	struct vh_msg req;
+	struct reply rep;
 	uint64_t end;
 	int r;
 
@@ -848,12 +873,12 @@ int vh_frontend_set_log_base(struct vh_frontend *fe, uint64_t size, uint64_t off
 	msg_init(&req, VH_USER_SET_LOG_BASE, sizeof(struct vh_log));
 	req.payload.log.mmap_size = size;
 	req.payload.log.mmap_offset = offset;
-	r = transact(fe, &req, &fd, 1, EXPECT_AUTO, &reply, rfds, &rnfds);
-	vh_close_fds(rfds, rnfds);
+	r = transact(fe, &req, &fd, 1, EXPECT_AUTO, &rep);
+	release(&rep);
 	if (r)
 		return r;
 	/* Erratum E4: the 16-byte echo carries no status; a u64 does. */
-	if (reply.hdr.size == 8 && reply.payload.u64)
+	if (rep.msg.hdr.size == 8 && rep.msg.payload.u64)
 		return -EIO;
 	return 0;
 }
@@ -903,9 +928,8 @@ int vh_frontend_set_vring_base(struct vh_frontend *fe, unsigned idx, uint32_t ba
 
 int vh_frontend_get_vring_base(struct vh_frontend *fe, unsigned idx, uint32_t *base)
 {
-	struct vh_msg req, reply;
-	int rfds[VH_USER_MAX_FDS];
-	unsigned rnfds = 0;
+	struct vh_msg req;
+	struct reply rep;
 	int r;
 
 	if (!fe || !base)
@@ -915,11 +939,11 @@ int vh_frontend_get_vring_base(struct vh_frontend *fe, unsigned idx, uint32_t *b
 		return r;
 	msg_init(&req, VH_USER_GET_VRING_BASE, sizeof(struct vh_vring_state));
 	req.payload.state.index = idx;
-	r = transact(fe, &req, NULL, 0, EXPECT_AUTO, &reply, rfds, &rnfds);
-	vh_close_fds(rfds, rnfds);
+	r = transact(fe, &req, NULL, 0, EXPECT_AUTO, &rep);
+	release(&rep);
 	if (r)
 		return r;
-	*base = reply.payload.state.num;
+	*base = rep.msg.payload.state.num;
 	return 0;
 }
 
@@ -969,7 +993,7 @@ int vh_frontend_set_protocol_features(struct vh_frontend *fe, uint64_t features)
 		return r;
 	msg_init(&req, VH_USER_SET_PROTOCOL_FEATURES, 8);
 	req.payload.u64 = features;
-	r = transact(fe, &req, NULL, 0, EXPECT_NONE, NULL, NULL, NULL);
+	r = transact(fe, &req, NULL, 0, EXPECT_NONE, NULL);
 	if (r)
 		return r;
 	fe->protocol = features;
@@ -1044,9 +1068,8 @@ int vh_frontend_set_vring_endian(struct vh_frontend *fe, unsigned idx, unsigned 
 int vh_frontend_get_config(struct vh_frontend *fe, uint32_t offset, void *buf, uint32_t size,
 			   uint32_t flags)
 {
-	struct vh_msg req, reply;
-	int rfds[VH_USER_MAX_FDS];
-	unsigned rnfds = 0;
+	struct vh_msg req;
+	struct reply rep;
 	int r;
 
 	if (!fe || !buf || size == 0 || size > VH_USER_MAX_CONFIG_SIZE)
@@ -1055,13 +1078,13 @@ int vh_frontend_get_config(struct vh_frontend *fe, uint32_t offset, void *buf, u
 	req.payload.config.offset = offset;
 	req.payload.config.size = size;
 	req.payload.config.flags = flags;
-	r = transact(fe, &req, NULL, 0, EXPECT_AUTO, &reply, rfds, &rnfds);
-	vh_close_fds(rfds, rnfds);
+	r = transact(fe, &req, NULL, 0, EXPECT_AUTO, &rep);
+	release(&rep);
 	if (r)
 		return r;
-	if (reply.hdr.size == 0)
+	if (rep.msg.hdr.size == 0)
 		return -EIO;
-	memcpy(buf, reply.payload.config.region, size);
+	memcpy(buf, rep.msg.payload.config.region, size);
 	return 0;
 }
 
@@ -1083,20 +1106,19 @@ int vh_frontend_set_config(struct vh_frontend *fe, uint32_t offset, const void *
 int vh_frontend_create_crypto_session(struct vh_frontend *fe, const void *desc, size_t len,
 				      void *reply_buf)
 {
-	struct vh_msg req, reply;
-	int rfds[VH_USER_MAX_FDS];
-	unsigned rnfds = 0;
+	struct vh_msg req;
+	struct reply rep;
 	int r;
 
 	if (!fe || !desc || !reply_buf || len < 8 || len > VH_USER_MAX_PAYLOAD)
 		return -EINVAL;
 	msg_init(&req, VH_USER_CREATE_CRYPTO_SESSION, (uint32_t)len);
 	memcpy(req.payload.bytes, desc, len);
-	r = transact(fe, &req, NULL, 0, EXPECT_AUTO, &reply, rfds, &rnfds);
-	vh_close_fds(rfds, rnfds);
+	r = transact(fe, &req, NULL, 0, EXPECT_AUTO, &rep);
+	release(&rep);
 	if (r)
 		return r;
-	memcpy(reply_buf, reply.payload.bytes, len);
+	memcpy(reply_buf, rep.msg.payload.bytes, len);
 	return 0;
 }
 
@@ -1107,21 +1129,18 @@ int vh_frontend_close_crypto_session(struct vh_frontend *fe, uint64_t session_id
 
 int vh_frontend_postcopy_advise(struct vh_frontend *fe, int *ufd_out)
 {
-	struct vh_msg req, reply;
-	int rfds[VH_USER_MAX_FDS];
-	unsigned rnfds = 0;
+	struct vh_msg req;
+	struct reply rep;
 	int r;
 
 	if (!fe || !ufd_out)
 		return -EINVAL;
 	*ufd_out = -1;
 	msg_init(&req, VH_USER_POSTCOPY_ADVISE, 0);
-	r = transact(fe, &req, NULL, 0, EXPECT_AUTO, &reply, rfds, &rnfds);
-	if (r) {
-		vh_close_fds(rfds, rnfds);
+	r = transact(fe, &req, NULL, 0, EXPECT_AUTO, &rep);
+	if (r)
 		return r;
-	}
-	*ufd_out = rfds[0]; /* check_reply guaranteed exactly one */
+	*ufd_out = take_fd(&rep); /* check_reply guaranteed exactly one */
 	return 0;
 }
 
@@ -1161,9 +1180,8 @@ int vh_frontend_postcopy_backend_table(const struct vh_frontend *fe, struct vh_m
 int vh_frontend_get_inflight_fd(struct vh_frontend *fe, uint16_t num_queues, uint16_t queue_size,
 				struct vh_inflight *out, int *fd_out)
 {
-	struct vh_msg req, reply;
-	int rfds[VH_USER_MAX_FDS];
-	unsigned rnfds = 0;
+	struct vh_msg req;
+	struct reply rep;
 	struct stat st;
 	uint64_t end;
 	int r;
@@ -1176,28 +1194,26 @@ int vh_frontend_get_inflight_fd(struct vh_frontend *fe, uint16_t num_queues, uin
 	msg_init(&req, VH_USER_GET_INFLIGHT_FD, VH_INFLIGHT_WIRE_SIZE);
 	req.payload.inflight.num_queues = num_queues;
 	req.payload.inflight.queue_size = queue_size;
-	r = transact(fe, &req, NULL, 0, EXPECT_AUTO, &reply, rfds, &rnfds);
-	if (r) {
-		vh_close_fds(rfds, rnfds);
+	r = transact(fe, &req, NULL, 0, EXPECT_AUTO, &rep);
+	if (r)
 		return r;
-	}
-	*out = reply.payload.inflight;
+	*out = rep.msg.payload.inflight;
 	out->padding = 0;
-	if (reply.payload.inflight.mmap_size == 0) {
+	if (rep.msg.payload.inflight.mmap_size == 0) {
 		/* The back-end keeps no inflight buffer (QEMU then goes on without one). */
-		vh_close_fds(rfds, rnfds);
+		release(&rep);
 		return 0;
 	}
 	/* The buffer must really be that large: mapping beyond the end of a file faults later. */
-	end = reply.payload.inflight.mmap_offset + reply.payload.inflight.mmap_size;
-	if (fstat(rfds[0], &st) || !S_ISREG(st.st_mode) || st.st_size < 0 ||
+	end = rep.msg.payload.inflight.mmap_offset + rep.msg.payload.inflight.mmap_size;
+	if (fstat(rep.fds[0], &st) || !S_ISREG(st.st_mode) || st.st_size < 0 ||
 	    (uint64_t)st.st_size < end) {
 		vhp_warn(&fe->log, "vhost-user front-end: inflight fd does not hold %llu bytes",
 			 (unsigned long long)end);
-		vh_close_fds(rfds, rnfds);
+		release(&rep);
 		return fe_fail(fe, -EPROTO);
 	}
-	*fd_out = rfds[0];
+	*fd_out = take_fd(&rep);
 	return 0;
 }
 
@@ -1296,9 +1312,8 @@ int vh_frontend_get_status(struct vh_frontend *fe, uint8_t *status)
 
 int vh_frontend_get_shared_object(struct vh_frontend *fe, const uint8_t uuid[16], int *fd_out)
 {
-	struct vh_msg req, reply;
-	int rfds[VH_USER_MAX_FDS];
-	unsigned rnfds = 0;
+	struct vh_msg req;
+	struct reply rep;
 	int r;
 
 	if (!fe || !uuid || !fd_out)
@@ -1306,25 +1321,22 @@ int vh_frontend_get_shared_object(struct vh_frontend *fe, const uint8_t uuid[16]
 	*fd_out = -1;
 	msg_init(&req, VH_USER_GET_SHARED_OBJECT, sizeof(struct vh_shared_object));
 	memcpy(req.payload.object.uuid, uuid, 16);
-	r = transact(fe, &req, NULL, 0, EXPECT_AUTO, &reply, rfds, &rnfds);
-	if (r) {
-		vh_close_fds(rfds, rnfds);
+	r = transact(fe, &req, NULL, 0, EXPECT_AUTO, &rep);
+	if (r)
 		return r;
-	}
-	if (reply.payload.u64) {
-		vh_close_fds(rfds, rnfds);
+	if (rep.msg.payload.u64) {
+		release(&rep);
 		return -ENOENT;
 	}
-	*fd_out = rfds[0];
+	*fd_out = take_fd(&rep);
 	return 0;
 }
 
 int vh_frontend_set_device_state_fd(struct vh_frontend *fe, uint32_t direction, uint32_t phase,
 				    int fd, int *reply_fd_out)
 {
-	struct vh_msg req, reply;
-	int rfds[VH_USER_MAX_FDS];
-	unsigned rnfds = 0;
+	struct vh_msg req;
+	struct reply rep;
 	int r;
 
 	if (!fe || !reply_fd_out)
@@ -1337,17 +1349,14 @@ int vh_frontend_set_device_state_fd(struct vh_frontend *fe, uint32_t direction, 
 	msg_init(&req, VH_USER_SET_DEVICE_STATE_FD, sizeof(struct vh_device_state_transfer));
 	req.payload.transfer.direction = direction;
 	req.payload.transfer.phase = phase;
-	r = transact(fe, &req, &fd, 1, EXPECT_AUTO, &reply, rfds, &rnfds);
-	if (r) {
-		vh_close_fds(rfds, rnfds);
+	r = transact(fe, &req, &fd, 1, EXPECT_AUTO, &rep);
+	if (r)
 		return r;
-	}
-	if (reply.payload.u64 & 0xff) {
-		vh_close_fds(rfds, rnfds);
+	if (rep.msg.payload.u64 & 0xff) {
+		release(&rep);
 		return -EIO;
 	}
-	if (rnfds == 1)
-		*reply_fd_out = rfds[0];
+	*reply_fd_out = take_fd(&rep); /* -1 when the back-end keeps our fd (NOFD) */
 	return 0;
 }
 
@@ -1363,19 +1372,18 @@ int vh_frontend_check_device_state(struct vh_frontend *fe)
 
 int vh_frontend_get_shmem_config(struct vh_frontend *fe, struct vh_shmem_config *out)
 {
-	struct vh_msg req, reply;
-	int rfds[VH_USER_MAX_FDS];
-	unsigned rnfds = 0;
+	struct vh_msg req;
+	struct reply rep;
 	int r;
 
 	if (!fe || !out)
 		return -EINVAL;
 	msg_init(&req, VH_USER_GET_SHMEM_CONFIG, 0);
-	r = transact(fe, &req, NULL, 0, EXPECT_AUTO, &reply, rfds, &rnfds);
-	vh_close_fds(rfds, rnfds);
+	r = transact(fe, &req, NULL, 0, EXPECT_AUTO, &rep);
+	release(&rep);
 	if (r)
 		return r;
-	fe->shmem = reply.payload.shmem_config;
+	fe->shmem = rep.msg.payload.shmem_config;
 	fe->shmem.padding = 0;
 	/* Sizes past nregions mean nothing; keep them zero so no check can use them. */
 	for (uint32_t i = fe->shmem.nregions; i < VH_USER_MAX_SHMEM_REGIONS; i++)
