@@ -121,13 +121,15 @@ uint64_t vh_frontend_protocol_features(const struct vh_frontend *fe);
 /*
  * Sets the negotiated state without sending anything: for a process that takes over a connection
  * negotiated elsewhere, and for tests and fuzzers driving a front-end without a handshake.
- * protocol_features must be a subset of VH_FRONTEND_PROTOCOL_FEATURES plus bits 21-22.
+ * protocol_features may hold any defined bit (0-22) in a combination the spec allows (see
+ * vh_frontend_set_protocol_features()); -EINVAL otherwise. Nothing is sent.
  */
 int vh_frontend_assume_negotiated(struct vh_frontend *fe, uint64_t features_offered,
 				  uint64_t protocol_features);
 /*
- * Number of virtqueues the device uses. Bounds queue indexes in our requests (an index
- * >= count is refused with -EINVAL) and in back-end channel requests (-ERANGE, NAKed).
+ * Number of virtqueues the device uses (at most 256: vring fd messages carry the index in one
+ * byte). Bounds queue indexes in our requests (an index >= count is refused with -EINVAL) and in
+ * back-end channel requests (-ERANGE, NAKed).
  * 0 (the default) means: the front-end only bounds indexes by the wire encoding (0-255) and
  * refuses back-end channel requests naming a queue this front-end never configured.
  */
@@ -213,8 +215,9 @@ int vh_frontend_net_set_mtu(struct vh_frontend *fe, uint64_t mtu);
 int vh_frontend_iotlb_msg(struct vh_frontend *fe, const struct vh_iotlb_msg *msg);
 /* 23 [CROSS_ENDIAN]: big_endian 0 = little-endian ring, 1 = big-endian. */
 int vh_frontend_set_vring_endian(struct vh_frontend *fe, unsigned idx, unsigned big_endian);
-/* 24 [CONFIG]: reads size (1..256) bytes at offset into buf. A reply of any other size, or one
- * echoing a different offset/size, is a protocol error. */
+/* 24 [CONFIG]: reads size (1..256) bytes at offset (offset + size <= 256) into buf. An empty
+ * reply is the back-end's failure: -EIO. A reply of any other size, or one echoing a different
+ * offset/size, is a protocol error. */
 int vh_frontend_get_config(struct vh_frontend *fe, uint32_t offset, void *buf, uint32_t size,
 			   uint32_t flags);
 /* 25 [CONFIG]: flags VH_BIT(VH_CONFIG_FLAG_*) values: 0 = written by the driver,
@@ -230,7 +233,8 @@ int vh_frontend_close_crypto_session(struct vh_frontend *fe, uint64_t session_id
 /* 28 [PAGEFAULT, refused with CONFIGURE_MEM_SLOTS]: *ufd_out receives the back-end's
  * userfaultfd (caller owns it). */
 int vh_frontend_postcopy_advise(struct vh_frontend *fe, int *ufd_out);
-/* 29, 30 [PAGEFAULT, refused with CONFIGURE_MEM_SLOTS] */
+/* 29, 30 [PAGEFAULT, refused with CONFIGURE_MEM_SLOTS]: always sent with NEED_REPLY and answered
+ * by a u64 (as QEMU). LISTEN switches SET_MEM_TABLE to the postcopy exchange, END back. */
 int vh_frontend_postcopy_listen(struct vh_frontend *fe);
 int vh_frontend_postcopy_end(struct vh_frontend *fe);
 /* The back-end's addresses for the regions of the last SET_MEM_TABLE sent while postcopy was
@@ -292,7 +296,9 @@ int vh_frontend_get_shmem_config(struct vh_frontend *fe, struct vh_shmem_config 
  * well-formed but refused (bad index, range, not negotiated) is NAKed and the channel stays.
  *
  * Fds given to callbacks are borrowed for the duration of the call (dup() to keep one); the
- * dispatcher closes them afterwards. shared_object_lookup hands an fd to the dispatcher through
+ * dispatcher closes them afterwards. A callback must not free the front-end; it may call
+ * main-socket functions only when the dispatch was not started by a wait inside one (else
+ * -EBUSY), and those calls then do not serve the channel (no recursion). shared_object_lookup hands an fd to the dispatcher through
  * *fd_out (ownership passes to the library, which sends and closes it; leave -1 for none).
  */
 struct vh_frontend_backend_ops {
@@ -343,8 +349,8 @@ int vh_frontend_backend_channel_dispatch(struct vh_frontend *fe);
  * Socket-free core of the dispatcher, for fuzzers and for callers that read the channel
  * themselves. Takes ownership of fds[0..nfds) (always closed or passed on). Validates msg and runs
  * the callback. Returns 1 and fills *reply (and *reply_fd, owned by the caller; -1 if none) when
- * a reply is due, 0 when none is due, or a negative errno when the message breaks a framing rule
- * (the channel must then be closed; no reply).
+ * a reply is due, 0 when none is due, -EPROTO when the message breaks a framing, size or fd rule
+ * (the channel must then be closed; no reply), or -EINVAL for bad arguments.
  */
 int vh_frontend_backend_request_handle(struct vh_frontend *fe, const struct vh_msg *msg,
 				       int *fds, unsigned nfds, struct vh_msg *reply,
