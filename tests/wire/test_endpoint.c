@@ -445,8 +445,7 @@ static void test_trickle_reassembly(void)
 		CHECK(t_same_file(got[0], fd));
 	vh_close_fds(got, ngot);
 	pair_close(&p);
-	/* fds only: valgrind keeps a mapping per thread it has seen */
-	CHECK_FDS_BASELINE(base);
+	CHECK_BASELINE(base);
 	close(fd);
 }
 
