@@ -89,6 +89,34 @@ static inline struct m_baseline m_baseline(void)
 			T_FAIL("mapping count %d, baseline %d", t_m_, (b).maps);        \
 	} while (0)
 
+/* The VmFlags line of the /proc/self/smaps entry holding addr, or "" (static buffer). */
+static inline const char *t_vmflags(const void *addr)
+{
+	static char flags[512];
+	FILE *f = fopen("/proc/self/smaps", "re");
+	char line[512];
+	int in = 0;
+
+	flags[0] = 0;
+	if (!f)
+		return flags;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+
+		/* a mapping's header line; "Key: value" lines fail at the '-' */
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) {
+			in = (uintptr_t)addr >= lo && (uintptr_t)addr < hi;
+			continue;
+		}
+		if (in && !strncmp(line, "VmFlags:", 8)) {
+			snprintf(flags, sizeof(flags), "%s", line + 8);
+			break;
+		}
+	}
+	fclose(f);
+	return flags;
+}
+
 #define T_MAIN(tests)                                                               \
 	int main(int argc, char **argv)                                             \
 	{                                                                           \

@@ -110,6 +110,11 @@ static void test_map_wire_offsets(void)
 	CHECK_EQ(mem->regions[2].gpa, 0x100000);
 	uint8_t *h = vh_memory_gpa_to_host(mem, 0, sizeof(buf));
 	CHECK(h && memcmp(h, buf, sizeof(buf)) == 0);
+	/* shared, no swap reservation, kept out of core dumps */
+	const char *fl = t_vmflags(h);
+	CHECK(strstr(fl, " sh") && strstr(fl, " nr") && strstr(fl, " dd"));
+	if (!strstr(fl, " dd"))
+		printf("# VmFlags:%s", fl);
 	h = vh_memory_gpa_to_host(mem, 0x4000 + 2 * PAGE - 1, 1);
 	CHECK(h && *h == 1);
 	h = vh_memory_gpa_to_host(mem, 0x100000 + 8 * PAGE - 1, 1);
