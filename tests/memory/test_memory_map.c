@@ -408,11 +408,12 @@ static void test_shared_mappings(void)
 static void test_map_update_reuses(void)
 {
 	struct m_baseline b = m_baseline();
-	int fa = t_memfd("upd-a", 8 * PAGE), fb = t_memfd("upd-b", 8 * PAGE);
+	int fa = t_memfd("upd-a", 16 * PAGE), fb = t_memfd("upd-b", 8 * PAGE);
 	int fa2 = dup(fa), fc = t_memfd("upd-c", 8 * PAGE);
+	/* file offsets with gaps: two mappings of one file never become one VMA */
 	struct vh_mem_region r[3] = {
 		{ 0x00000, 4 * PAGE, 0x500000000, 0 },
-		{ 0x10000, 4 * PAGE, 0x500010000, 4 * PAGE },
+		{ 0x10000, 4 * PAGE, 0x500010000, 8 * PAGE },
 		{ 0x20000, 8 * PAGE, 0x500020000, 0 },
 	};
 	int fds[3] = { fa, fa, fb };
