@@ -1,3 +1,533 @@
 /* SPDX-License-Identifier: MIT */
-/* placeholder: filled in by its owner */
-typedef int vhp_placeholder_ring_packed;
+/*
+ * Packed virtqueue: the one implementation of its descriptor, wrap-counter and event logic,
+ * for the device side (pop/push/notify) and the driver side (add/publish/kick/get used).
+ *
+ * Layout (virtio 1.x, little-endian): a ring of num 16-byte descriptors {addr, len, id, flags}
+ * used by both sides, a driver event suppression area {off_wrap, flags} written by the driver
+ * and a device one written by the device. num need not be a power of two; positions run
+ * 0..num-1 and each side flips its wrap counter (starting at 1) when it passes the end.
+ * A descriptor is available when its AVAIL bit equals the driver's wrap counter and its USED
+ * bit does not; used when both bits equal the device's wrap counter.
+ */
+#include <errno.h>
+#include "ring_internal.h"
+
+static inline int desc_avail(uint16_t flags, uint8_t wrap)
+{
+	return ((flags & VHP_PACKED_F_AVAIL) != 0) == wrap &&
+	       ((flags & VHP_PACKED_F_USED) != 0) != wrap;
+}
+
+static inline int desc_used(uint16_t flags, uint8_t wrap)
+{
+	return ((flags & VHP_PACKED_F_AVAIL) != 0) == wrap &&
+	       ((flags & VHP_PACKED_F_USED) != 0) == wrap;
+}
+
+/* AVAIL/USED bits for a descriptor the driver makes available (AVAIL = wrap, USED = !wrap)
+ * or the device marks used (both = wrap). */
+static inline uint16_t avail_bits(uint8_t wrap)
+{
+	return wrap ? VHP_PACKED_F_AVAIL : VHP_PACKED_F_USED;
+}
+
+static inline uint16_t used_bits(uint8_t wrap)
+{
+	return wrap ? (uint16_t)(VHP_PACKED_F_AVAIL | VHP_PACKED_F_USED) : 0;
+}
+
+static inline void advance(uint16_t *pos, uint8_t *wrap, uint16_t num, unsigned by)
+{
+	unsigned p = *pos + by;
+
+	if (p >= num) {
+		p -= num;
+		*wrap ^= 1;
+	}
+	*pos = (uint16_t)p;
+}
+
+/*
+ * Event-index test in packed terms. A suppression structure names a ring position plus the
+ * wrap counter of the lap it belongs to; positions of the previous lap are mapped below zero
+ * so one 16-bit window [old, new) covers a batch that crossed the end of the ring (batches are
+ * smaller than the ring, checked by the callers).
+ */
+static inline int packed_need_event(uint16_t off_wrap, uint16_t new_pos, uint8_t wrap,
+				    uint32_t added, uint16_t num)
+{
+	uint16_t off = off_wrap & 0x7fffu;
+
+	if ((off_wrap >> VHP_PACKED_WRAP_SHIFT) != wrap)
+		off = (uint16_t)(off - num);
+	return vh_vring_need_event(off, new_pos, (uint16_t)(new_pos - added));
+}
+
+/* ---- Device side ---------------------------------------------------------------------- */
+
+static void packed_write_kick_event(struct vh_vq *vq)
+{
+	struct vring_packed_desc_event *ev = vq->r.p.device;
+
+	/* off_wrap before flags: a driver that sees DESC reads a current position. */
+	vhp_st16(&ev->off_wrap, (uint16_t)(vq->last_avail |
+					   ((unsigned)vq->avail_wrap << VHP_PACKED_WRAP_SHIFT)));
+	vhp_st16(&ev->flags, VRING_PACKED_EVENT_FLAG_DESC);
+	vq->armed = 1;
+	vq->armed_idx = vq->last_avail;
+	vq->armed_wrap = vq->avail_wrap;
+}
+
+int vhp_packed_init(struct vh_vq *vq)
+{
+	if (vq->event_idx)
+		packed_write_kick_event(vq);
+	else
+		vhp_st16(&vq->r.p.device->flags, VRING_PACKED_EVENT_FLAG_ENABLE);
+	return 0;
+}
+
+static int packed_walk_indirect(struct vh_vq *vq, struct vh_vq_elem *e, uint64_t addr,
+				uint32_t len)
+{
+	const struct vring_packed_desc *tab = vhp_vq_indirect_table(vq, addr, len);
+	unsigned i, n = len / 16u;
+
+	if (tab == NULL)
+		return -EIO;
+	/* Table entries follow one another; only WRITE is meaningful in them. */
+	for (i = 0; i < n; i++) {
+		uint16_t flags = vhp_ld16(&tab[i].flags);
+
+		if (vhp_unlikely(flags & VRING_DESC_F_INDIRECT))
+			return vhp_vq_fail(vq, VH_VQ_FAULT_INDIRECT_NESTED);
+		if (vhp_unlikely(vhp_vq_add_buf(vq, e, vhp_ld64(&tab[i].addr), vhp_ld32(&tab[i].len),
+						flags & VRING_DESC_F_WRITE) < 0))
+			return -EIO;
+	}
+	return 0;
+}
+
+/* Walks the chain starting at *pos (its head already seen available before the acquire
+ * fence) and advances *pos / *wrap past it. Ends within num steps. */
+static inline int packed_walk(struct vh_vq *vq, struct vh_vq_elem *e, uint16_t *pos,
+			      uint8_t *wrap)
+{
+	const struct vring_packed_desc *ring = vq->r.p.desc;
+	uint16_t p = *pos, id = 0, num = vq->num;
+	uint8_t w = *wrap;
+	unsigned count = 0;
+
+	vhp_elem_reset(e);
+	for (;;) {
+		const struct vring_packed_desc *d = &ring[p];
+		uint16_t flags = vhp_ld16(&d->flags);
+		uint64_t addr = vhp_ld64(&d->addr);
+		uint32_t len = vhp_ld32(&d->len);
+
+		/* The buffer id is the one in the last descriptor of the chain. */
+		id = vhp_ld16(&d->id);
+		if (vhp_unlikely(!desc_avail(flags, w)))
+			return vhp_vq_fail(vq, VH_VQ_FAULT_PACKED_FLAGS);
+		if (vhp_unlikely(++count > num))
+			return vhp_vq_fail(vq, VH_VQ_FAULT_CHAIN_LEN);
+		advance(&p, &w, num, 1);
+		if (vhp_unlikely(flags & VRING_DESC_F_INDIRECT)) {
+			if (!vq->indirect)
+				return vhp_vq_fail(vq, VH_VQ_FAULT_INDIRECT_FEATURE);
+			/* An indirect descriptor must be a list of its own. */
+			if (count != 1 || (flags & VRING_DESC_F_NEXT))
+				return vhp_vq_fail(vq, VH_VQ_FAULT_INDIRECT_NEXT);
+			if (packed_walk_indirect(vq, e, addr, len) < 0)
+				return -EIO;
+			break;
+		}
+		if (vhp_unlikely(vhp_vq_add_buf(vq, e, addr, len, flags & VRING_DESC_F_WRITE) < 0))
+			return -EIO;
+		if (!(flags & VRING_DESC_F_NEXT))
+			break;
+	}
+	if (vhp_unlikely(id >= num))
+		return vhp_vq_fail(vq, VH_VQ_FAULT_PACKED_ID);
+	/* Two buffers in flight under one id cannot both be completed correctly. */
+	if (vhp_unlikely(vq->ndesc[id] != 0))
+		return vhp_vq_fail(vq, VH_VQ_FAULT_PACKED_ID);
+	vq->ndesc[id] = (uint16_t)count;
+	if (vq->in_order)
+		vq->in_len[id] = e->in_len;
+	e->id = id;
+	e->ndesc = (uint16_t)count;
+	*pos = p;
+	*wrap = w;
+	return 0;
+}
+
+/* Counts, with relaxed loads, the chains (up to max) whose descriptors are marked available
+ * from last_avail on. A chain whose head is seen but whose tail is not yet is counted too:
+ * after the acquire fence its tail must be visible, else the driver broke the rules. */
+static unsigned packed_scan(struct vh_vq *vq, unsigned max)
+{
+	const struct vring_packed_desc *ring = vq->r.p.desc;
+	uint16_t pos = vq->last_avail, num = vq->num;
+	uint8_t w = vq->avail_wrap;
+	unsigned chains = 0, scanned = 0;
+	int partial = 0;
+
+	while (chains < max && scanned < num) {
+		uint16_t f = vhp_ld16(&ring[pos].flags);
+
+		if (!desc_avail(f, w))
+			break;
+		scanned++;
+		advance(&pos, &w, num, 1);
+		partial = (f & VRING_DESC_F_NEXT) != 0;
+		if (!partial)
+			chains++;
+	}
+	return chains + (partial ? 1u : 0u);
+}
+
+int vhp_packed_pop(struct vh_vq *vq, struct vh_vq_elem *elems, unsigned max)
+{
+	uint16_t pos;
+	uint8_t w;
+	unsigned chains = packed_scan(vq, max), i;
+
+	if (chains == 0) {
+		if (!vq->notify_enabled || !vq->event_idx ||
+		    (vq->armed && vq->armed_idx == vq->last_avail &&
+		     vq->armed_wrap == vq->avail_wrap))
+			return 0;
+		/* Ring empty: ask for a kick at the next descriptor before going idle. */
+		packed_write_kick_event(vq);
+		/* Full fence: the event must be visible before the ring is looked at again; a
+		 * driver that made a buffer available after the scan and read the old event is
+		 * caught by this second scan. */
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		chains = packed_scan(vq, max);
+		if (chains == 0)
+			return 0;
+	}
+	/* Acquire fence: pairs with the driver's release store of each head's flags seen by the
+	 * scan; the descriptors the driver wrote before them are visible to the walk below. */
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	pos = vq->last_avail;
+	w = vq->avail_wrap;
+	for (i = 0; i < chains; i++)
+		if (vhp_unlikely(packed_walk(vq, &elems[i], &pos, &w) < 0))
+			return -EIO;
+	vq->last_avail = pos;
+	vq->avail_wrap = w;
+	vq->inflight += chains;
+	return (int)chains;
+}
+
+int vhp_packed_push(struct vh_vq *vq, const struct vh_vq_used *used, unsigned n)
+{
+	struct vring_packed_desc *ring = vq->r.p.desc;
+	uint16_t pos = vq->used_idx, head_pos = pos, head_flags = 0, num = vq->num;
+	uint8_t w = vq->used_wrap;
+	uint32_t run = 0, total = 0;
+	unsigned i;
+	int first = 1;
+
+	/* Only buffers in flight can be completed (their descriptor count is known). */
+	for (i = 0; i < n; i++)
+		if (vhp_unlikely(vq->ndesc[used[i].id] == 0))
+			return -EINVAL;
+	for (i = 0; i < n; i++) {
+		uint16_t id = (uint16_t)used[i].id;
+		uint16_t flags;
+		struct vring_packed_desc *d;
+
+		run += vq->ndesc[id];
+		/* IN_ORDER: a buffer filled completely is covered by the next used descriptor,
+		 * which is written at the position of the first buffer of the run. */
+		if (vq->in_order && i + 1 < n && used[i].len == vq->in_len[id]) {
+			vq->ndesc[id] = 0;
+			continue;
+		}
+		vq->ndesc[id] = 0;
+		d = &ring[pos];
+		flags = used_bits(w);
+		if (used[i].len)
+			flags |= VRING_DESC_F_WRITE;
+		vhp_st16(&d->id, id);
+		vhp_st32(&d->len, used[i].len);
+		if (first) {
+			/* The first used descriptor is exposed last, below. */
+			head_pos = pos;
+			head_flags = flags;
+			first = 0;
+		} else {
+			vhp_st16(&d->flags, flags);
+		}
+		if (vhp_unlikely(vq->dlog != NULL))
+			vhp_vq_log(vq, 16u * (uint64_t)pos, 16);
+		advance(&pos, &w, num, run);
+		total += run;
+		run = 0;
+	}
+	/* Release: ids, lengths, the other used descriptors of this batch and the buffer
+	 * contents are visible before the driver sees the first descriptor marked used. */
+	__atomic_store_n(&ring[head_pos].flags, htole16(head_flags), __ATOMIC_RELEASE);
+	vq->used_idx = pos;
+	vq->used_wrap = w;
+	vq->inflight = n <= vq->inflight ? vq->inflight - n : 0;
+	vq->notify_added += total;
+	return 0;
+}
+
+int vhp_packed_should_notify(struct vh_vq *vq)
+{
+	const struct vring_packed_desc_event *ev = vq->r.p.driver;
+	uint32_t added = vq->notify_added;
+	uint16_t flags;
+
+	vq->notify_added = 0;
+	/* Full fence: the used flags must be visible before the driver's suppression structure
+	 * is read; otherwise a driver that re-enables and re-checks in between is missed. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (vq->notify_on_empty && vq->inflight == 0 &&
+	    !desc_avail(vhp_ld16(&vq->r.p.desc[vq->last_avail].flags), vq->avail_wrap))
+		return 1;
+	flags = vhp_ld16(&ev->flags) & 3u;
+	if (flags != VRING_PACKED_EVENT_FLAG_DESC || !vq->event_idx)
+		return flags != VRING_PACKED_EVENT_FLAG_DISABLE;
+	if (added >= vq->num)
+		return 1;
+	return packed_need_event(vhp_ld16(&ev->off_wrap), vq->used_idx, vq->used_wrap, added,
+				 vq->num);
+}
+
+void vhp_packed_disable_notify(struct vh_vq *vq)
+{
+	vhp_st16(&vq->r.p.device->flags, VRING_PACKED_EVENT_FLAG_DISABLE);
+	vq->armed = 0;
+}
+
+int vhp_packed_enable_notify(struct vh_vq *vq)
+{
+	if (vq->event_idx)
+		packed_write_kick_event(vq);
+	else
+		vhp_st16(&vq->r.p.device->flags, VRING_PACKED_EVENT_FLAG_ENABLE);
+	/* Full fence: the re-enabled event must be visible before the ring is looked at
+	 * again, so a buffer made available meanwhile is either seen here or kicked. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return vhp_packed_has_avail(vq);
+}
+
+int vhp_packed_has_avail(struct vh_vq *vq)
+{
+	return desc_avail(vhp_ld16(&vq->r.p.desc[vq->last_avail].flags), vq->avail_wrap);
+}
+
+/* ---- Driver side ---------------------------------------------------------------------- */
+
+void vhp_packed_drv_init(struct vh_vq_driver *d)
+{
+	unsigned i;
+
+	for (i = 0; i < d->num; i++)
+		d->free_next[i] = (uint16_t)(i + 1 < d->num ? i + 1 : 0);
+	d->free_head = 0;
+	d->num_free = d->num;
+	d->avail_wrap = 1;
+	d->used_wrap = 1;
+	d->pub_wrap = 1;
+	/* Ring memory is zeroed (flags ENABLE). With EVENT_IDX, ask for a notification at the
+	 * first used descriptor, like a split ring's used_event of 0. */
+	if (d->event_idx) {
+		vhp_st16(&d->r.p.driver->off_wrap, (uint16_t)(1u << VHP_PACKED_WRAP_SHIFT));
+		vhp_st16(&d->r.p.driver->flags, VRING_PACKED_EVENT_FLAG_DESC);
+	}
+}
+
+static inline void packed_write_desc(struct vring_packed_desc *desc, uint64_t addr,
+				     uint32_t len, uint16_t id)
+{
+	vhp_st64(&desc->addr, addr);
+	vhp_st32(&desc->len, len);
+	vhp_st16(&desc->id, id);
+}
+
+int vhp_packed_drv_add(struct vh_vq_driver *d, const struct vh_vq_driver_req *reqs, unsigned n)
+{
+	struct vring_packed_desc *ring = d->r.p.desc;
+	unsigned i, j;
+
+	for (i = 0; i < n; i++) {
+		const struct vh_vq_driver_req *req = &reqs[i];
+		unsigned segs = (unsigned)req->out_num + req->in_num, k;
+		int ind = d->ind_max != 0 && segs >= 2 && segs <= d->ind_max;
+		uint16_t id, head_pos = d->next_avail, head_flags;
+		uint64_t in_len = 0;
+		struct vhp_drv_slot *s;
+
+		k = ind ? 1u : segs;
+		/* Every buffer in flight holds at least one descriptor, so a free descriptor
+		 * implies a free id. */
+		if (k > d->num_free)
+			break;
+		id = d->free_head;
+		d->free_head = d->free_next[id];
+		for (j = req->out_num; j < segs; j++)
+			in_len += req->segs[j].len;
+		if (ind) {
+			uint64_t tgpa;
+			struct vring_packed_desc *t = vhp_drv_ind_table(d, id, &tgpa);
+
+			for (j = 0; j < segs; j++) {
+				packed_write_desc(&t[j], req->segs[j].gpa, req->segs[j].len, 0);
+				vhp_st16(&t[j].flags, j >= req->out_num ? VRING_DESC_F_WRITE : 0);
+			}
+			packed_write_desc(&ring[head_pos], tgpa, segs * 16u, id);
+			head_flags = (uint16_t)(VRING_DESC_F_INDIRECT | avail_bits(d->avail_wrap));
+			advance(&d->next_avail, &d->avail_wrap, d->num, 1);
+		} else {
+			head_flags = 0;
+			for (j = 0; j < segs; j++) {
+				uint16_t pos = d->next_avail;
+				uint16_t f = (uint16_t)((j >= req->out_num ? VRING_DESC_F_WRITE : 0) |
+							(j + 1 < segs ? VRING_DESC_F_NEXT : 0) |
+							avail_bits(d->avail_wrap));
+
+				/* The id goes in every descriptor; the device reads the last. */
+				packed_write_desc(&ring[pos], req->segs[j].gpa, req->segs[j].len, id);
+				if (j == 0)
+					head_flags = f;
+				else
+					vhp_st16(&ring[pos].flags, f);
+				advance(&d->next_avail, &d->avail_wrap, d->num, 1);
+			}
+		}
+		/* The batch's first head is exposed by publish; later heads are covered by it. */
+		if (!d->pend) {
+			d->pend = 1;
+			d->pend_pos = head_pos;
+			d->pend_flags = head_flags;
+		} else {
+			vhp_st16(&ring[head_pos].flags, head_flags);
+		}
+		d->num_free = (uint16_t)(d->num_free - k);
+		d->unpub += k;
+		s = &d->slots[id];
+		s->token = req->token;
+		s->in_len = in_len;
+		s->ndesc = (uint16_t)k;
+		s->active = 1;
+		if (d->in_order)
+			vhp_drv_fifo_push(d, id);
+		d->inflight++;
+	}
+	return i ? (int)i : -ENOSPC;
+}
+
+void vhp_packed_drv_publish(struct vh_vq_driver *d)
+{
+	if (!d->pend)
+		return;
+	/* Release: every descriptor written since the last publish, later heads included, is
+	 * visible before the first head is marked available. */
+	__atomic_store_n(&d->r.p.desc[d->pend_pos].flags, htole16(d->pend_flags), __ATOMIC_RELEASE);
+	d->pend = 0;
+	d->kick_added += d->unpub;
+	d->unpub = 0;
+	d->pub_pos = d->next_avail;
+	d->pub_wrap = d->avail_wrap;
+}
+
+int vhp_packed_drv_should_kick(struct vh_vq_driver *d)
+{
+	const struct vring_packed_desc_event *ev = d->r.p.device;
+	uint32_t added = d->kick_added;
+	uint16_t flags;
+
+	if (added == 0)
+		return 0;
+	d->kick_added = 0;
+	/* Full fence: the published flags must be visible before the device's suppression
+	 * structure is read, or a device that re-arms and re-checks in between is missed. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	flags = vhp_ld16(&ev->flags) & 3u;
+	if (flags != VRING_PACKED_EVENT_FLAG_DESC || !d->event_idx)
+		return flags != VRING_PACKED_EVENT_FLAG_DISABLE;
+	if (added >= d->num)
+		return 1;
+	return packed_need_event(vhp_ld16(&ev->off_wrap), d->pub_pos, d->pub_wrap, added, d->num);
+}
+
+static inline void packed_drv_complete(struct vh_vq_driver *d, uint16_t id, uint32_t len,
+				       struct vh_vq_driver_used *out)
+{
+	struct vhp_drv_slot *s = vhp_drv_take(d, id, len, out);
+
+	advance(&d->next_used, &d->used_wrap, d->num, s->ndesc);
+	d->num_free = (uint16_t)(d->num_free + s->ndesc);
+	d->free_next[id] = d->free_head;
+	d->free_head = id;
+}
+
+int vhp_packed_drv_get_used(struct vh_vq_driver *d, struct vh_vq_driver_used *out,
+			    unsigned max)
+{
+	const struct vring_packed_desc *ring = d->r.p.desc;
+	unsigned k = 0;
+
+	while (k < max) {
+		const struct vring_packed_desc *desc;
+		uint16_t flags, id;
+		uint32_t len;
+
+		if (d->run_active) {
+			id = vhp_drv_run_next(d, &len);
+			packed_drv_complete(d, id, len, &out[k++]);
+			continue;
+		}
+		if (d->inflight == 0)
+			break;
+		desc = &ring[d->next_used];
+		/* Acquire: pairs with the device's release store of this descriptor's flags; its
+		 * id and len (and the buffer contents) are read after it. */
+		flags = le16toh(__atomic_load_n(&desc->flags, __ATOMIC_ACQUIRE));
+		if (!desc_used(flags, d->used_wrap))
+			break;
+		id = vhp_ld16(&desc->id);
+		/* The length is meaningful only when the device says it wrote. */
+		len = (flags & VRING_DESC_F_WRITE) ? vhp_ld32(&desc->len) : 0;
+		if (vhp_unlikely(id >= d->num || !d->slots[id].active))
+			return vhp_drv_fail(d, VH_VQ_FAULT_USED_ID);
+		if (d->in_order) {
+			vhp_drv_run_start(d, id, len);
+			continue;
+		}
+		packed_drv_complete(d, id, len, &out[k++]);
+	}
+	return (int)k;
+}
+
+void vhp_packed_drv_disable_cb(struct vh_vq_driver *d)
+{
+	vhp_st16(&d->r.p.driver->flags, VRING_PACKED_EVENT_FLAG_DISABLE);
+}
+
+int vhp_packed_drv_enable_cb(struct vh_vq_driver *d)
+{
+	if (d->event_idx) {
+		vhp_st16(&d->r.p.driver->off_wrap,
+			 (uint16_t)(d->next_used | ((unsigned)d->used_wrap << VHP_PACKED_WRAP_SHIFT)));
+		vhp_st16(&d->r.p.driver->flags, VRING_PACKED_EVENT_FLAG_DESC);
+	} else {
+		vhp_st16(&d->r.p.driver->flags, VRING_PACKED_EVENT_FLAG_ENABLE);
+	}
+	/* Full fence: the enable must be visible before the ring is re-read, so a completion
+	 * landing meanwhile is either seen here or notified. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (d->run_active)
+		return 1;
+	return d->inflight != 0 &&
+	       desc_used(le16toh(__atomic_load_n(&d->r.p.desc[d->next_used].flags, __ATOMIC_ACQUIRE)),
+			 d->used_wrap);
+}

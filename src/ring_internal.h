@@ -1,0 +1,330 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Ring internals shared by ring.c (setup, dispatch, helpers), ring_split.c and ring_packed.c
+ * (one implementation of each layout, device and driver side). Not installed.
+ */
+#ifndef LIBVHOST_RING_INTERNAL_H
+#define LIBVHOST_RING_INTERNAL_H
+
+#include <endian.h>
+#include <stdint.h>
+#include <linux/virtio_ring.h>
+#include <libvhost/ring.h>
+#include "internal.h"
+
+/* Packed flag bits as masks (the UAPI header gives them as shifts). */
+#define VHP_PACKED_F_AVAIL ((uint16_t)(1u << VRING_PACKED_DESC_F_AVAIL))
+#define VHP_PACKED_F_USED  ((uint16_t)(1u << VRING_PACKED_DESC_F_USED))
+#define VHP_PACKED_WRAP_SHIFT VRING_PACKED_EVENT_F_WRAP_CTR
+
+/* Largest chain total the spec allows (2^32 bytes). */
+#define VHP_MAX_CHAIN_BYTES (1ull << 32)
+
+/*
+ * Guest-memory accessors. Ring memory is shared with a peer that may change it at any time, so
+ * every field is read exactly once into a local (relaxed atomic loads: the compiler can
+ * neither re-read nor tear them) and ordering comes from the explicit acquire/release points
+ * in the layout code.
+ */
+static inline uint16_t vhp_ld16(const void *p)
+{
+	return le16toh(__atomic_load_n((const uint16_t *)p, __ATOMIC_RELAXED));
+}
+
+static inline uint32_t vhp_ld32(const void *p)
+{
+	return le32toh(__atomic_load_n((const uint32_t *)p, __ATOMIC_RELAXED));
+}
+
+static inline uint64_t vhp_ld64(const void *p)
+{
+	return le64toh(__atomic_load_n((const uint64_t *)p, __ATOMIC_RELAXED));
+}
+
+static inline void vhp_st16(void *p, uint16_t v)
+{
+	__atomic_store_n((uint16_t *)p, htole16(v), __ATOMIC_RELAXED);
+}
+
+static inline void vhp_st32(void *p, uint32_t v)
+{
+	__atomic_store_n((uint32_t *)p, htole32(v), __ATOMIC_RELAXED);
+}
+
+static inline void vhp_st64(void *p, uint64_t v)
+{
+	__atomic_store_n((uint64_t *)p, htole64(v), __ATOMIC_RELAXED);
+}
+
+/* ---- Device side ---------------------------------------------------------------------- */
+
+/* The three ring areas as seen from this process. */
+union vhp_rings {
+	struct {
+		struct vring_desc *desc;
+		struct vring_avail *avail;   /* written by the driver */
+		struct vring_used *used;     /* written by the device */
+	} s;
+	struct {
+		struct vring_packed_desc *desc;
+		struct vring_packed_desc_event *driver; /* written by the driver */
+		struct vring_packed_desc_event *device; /* written by the device */
+	} p;
+};
+
+struct vh_vq {
+	const struct vh_memory *mem;
+	union vhp_rings r;
+	uint16_t num;
+	uint16_t mask;            /* split: num - 1 */
+	uint16_t last_avail;      /* split: free-running; packed: position */
+	uint16_t shadow_avail;    /* split: avail idx seen by the last acquire load */
+	uint16_t used_idx;        /* split: free-running; packed: position */
+	uint8_t avail_wrap;       /* packed */
+	uint8_t used_wrap;        /* packed */
+	uint8_t packed;
+	uint8_t event_idx;
+	uint8_t indirect;
+	uint8_t in_order;
+	uint8_t notify_on_empty;
+	uint8_t notify_enabled;   /* re-arm kicks when a pop finds the ring empty */
+	uint8_t armed;            /* the kick event already names armed_idx (and armed_wrap) */
+	uint8_t armed_wrap;
+	uint16_t armed_idx;
+	int err;                  /* 0, or -EIO once broken (sticky) */
+	enum vh_vq_fault fault;
+	uint32_t inflight;        /* popped, not pushed */
+	uint32_t notify_added;    /* split: used idx steps, packed: descriptors, since the last
+				   * vh_vq_should_notify() */
+	unsigned max_indirect;
+	uint16_t *ndesc;          /* packed: ring descriptors per buffer id */
+	uint64_t *in_len;         /* IN_ORDER: writable bytes per id (batched used entries) */
+	uint8_t *ind_buf;         /* bounce buffer for indirect tables crossing regions */
+	struct vh_dirty_log *dlog;
+	uint64_t log_gpa;         /* GPA of the used ring (split) / descriptor ring (packed) */
+	struct vh_logger log;
+};
+
+/* Marks the ring broken (cold path); returns -EIO. */
+int vhp_vq_fail(struct vh_vq *vq, enum vh_vq_fault fault);
+
+/* A buffer that needs more than the inline single-region case: region splitting, iov
+ * capacity and translation errors. Returns pieces added or -EIO. */
+int vhp_vq_add_buf_slow(struct vh_vq *vq, struct vh_vq_elem *e, uint64_t addr, uint32_t len);
+
+/*
+ * Returns a pointer to an indirect table of len bytes at addr (in guest memory when it lies in
+ * one region, else a copy in vq->ind_buf made through a bounded byte cursor), or NULL after
+ * marking the ring broken (length, bound or address fault).
+ */
+const void *vhp_vq_indirect_table(struct vh_vq *vq, uint64_t addr, uint32_t len);
+
+static inline void vhp_elem_reset(struct vh_vq_elem *e)
+{
+	e->out_num = 0;
+	e->in_num = 0;
+	e->out_len = 0;
+	e->in_len = 0;
+}
+
+/*
+ * Appends descriptor buffer [addr, addr + len) to the element. Hot path: one inline
+ * translation hit and one iovec; everything else goes to vhp_vq_add_buf_slow().
+ * Returns 0 or -EIO (ring marked broken).
+ */
+static inline int vhp_vq_add_buf(struct vh_vq *vq, struct vh_vq_elem *e, uint64_t addr,
+				 uint32_t len, int write)
+{
+	unsigned n = e->out_num + e->in_num;
+	void *p;
+	int cnt;
+
+	if (vhp_unlikely(len == 0))
+		return vhp_vq_fail(vq, VH_VQ_FAULT_BUF_ZERO);
+	if (write) {
+		e->in_len += len;
+	} else {
+		if (vhp_unlikely(e->in_num != 0))
+			return vhp_vq_fail(vq, VH_VQ_FAULT_BUF_ORDER);
+		e->out_len += len;
+	}
+	/* 64-bit sums of at most 2 * 32768 u32 lengths cannot overflow. */
+	if (vhp_unlikely(e->out_len + e->in_len > VHP_MAX_CHAIN_BYTES))
+		return vhp_vq_fail(vq, VH_VQ_FAULT_BUF_TOTAL);
+	p = vh_memory_gpa_to_host(vq->mem, addr, len);
+	if (vhp_likely(p != NULL && n < e->iov_cap)) {
+		e->iov[n].iov_base = p;
+		e->iov[n].iov_len = len;
+		if (e->iov_gpa)
+			e->iov_gpa[n] = addr;
+		cnt = 1;
+	} else {
+		cnt = vhp_vq_add_buf_slow(vq, e, addr, len);
+		if (cnt < 0)
+			return cnt;
+	}
+	if (write)
+		e->in_num += (uint32_t)cnt;
+	else
+		e->out_num += (uint32_t)cnt;
+	return 0;
+}
+
+static inline void vhp_vq_log(struct vh_vq *vq, uint64_t off, uint64_t len)
+{
+	if (vhp_unlikely(vq->dlog != NULL))
+		(void)vh_dirty_log_mark(vq->dlog, vq->log_gpa + off, len);
+}
+
+/* Layout implementations (the public functions in ring.c dispatch on vq->packed once per
+ * call). */
+int vhp_split_init(struct vh_vq *vq);
+int vhp_split_pop(struct vh_vq *vq, struct vh_vq_elem *elems, unsigned max);
+int vhp_split_push(struct vh_vq *vq, const struct vh_vq_used *used, unsigned n);
+int vhp_split_should_notify(struct vh_vq *vq);
+void vhp_split_disable_notify(struct vh_vq *vq);
+int vhp_split_enable_notify(struct vh_vq *vq);
+int vhp_split_has_avail(struct vh_vq *vq);
+
+int vhp_packed_init(struct vh_vq *vq);
+int vhp_packed_pop(struct vh_vq *vq, struct vh_vq_elem *elems, unsigned max);
+int vhp_packed_push(struct vh_vq *vq, const struct vh_vq_used *used, unsigned n);
+int vhp_packed_should_notify(struct vh_vq *vq);
+void vhp_packed_disable_notify(struct vh_vq *vq);
+int vhp_packed_enable_notify(struct vh_vq *vq);
+int vhp_packed_has_avail(struct vh_vq *vq);
+
+/* ---- Driver side ---------------------------------------------------------------------- */
+
+/* Private per-id state; the device can overwrite ring memory, so nothing the driver needs to
+ * free or account for is read back from it. */
+struct vhp_drv_slot {
+	uint64_t token;
+	uint64_t in_len;   /* writable bytes (reported for in-order skipped buffers) */
+	uint16_t ndesc;    /* ring descriptors taken */
+	uint16_t last;     /* split: last descriptor of the chain (free-list splice) */
+	uint8_t active;
+	uint8_t pad[3];
+};
+
+struct vh_vq_driver {
+	union vhp_rings r;
+	uint16_t num;
+	uint16_t mask;
+	uint8_t packed;
+	uint8_t event_idx;
+	uint8_t in_order;
+	uint8_t run_active;      /* in-order: a batched used entry is being expanded */
+	int err;
+	enum vh_vq_fault fault;
+	uint16_t num_free;       /* free ring descriptors */
+	uint16_t free_head;      /* split: descriptor free list; packed: id free list */
+	uint16_t *free_next;
+	struct vhp_drv_slot *slots; /* per id (split: head descriptor index) */
+	uint16_t *fifo;          /* in-order: ids in the order they were made available */
+	uint16_t fifo_head;
+	uint16_t run_id;
+	uint32_t run_len;
+	unsigned inflight;
+	/* split */
+	uint16_t avail_idx;      /* next avail index (private) */
+	uint16_t avail_pub;      /* last published */
+	uint16_t kick_old;       /* avail index at the previous kick decision */
+	uint16_t last_used;
+	uint16_t next_desc;      /* in-order: next descriptor to use */
+	/* packed */
+	uint16_t next_avail;
+	uint16_t next_used;
+	uint8_t avail_wrap;
+	uint8_t used_wrap;
+	uint8_t pend;            /* a head whose flags wait for publish */
+	uint16_t pend_pos;
+	uint16_t pend_flags;
+	uint32_t unpub;          /* descriptors added, not published */
+	uint32_t kick_added;     /* descriptors published since the previous kick decision */
+	uint16_t pub_pos;        /* next_avail / avail_wrap as of the last publish */
+	uint8_t pub_wrap;
+	/* indirect tables */
+	uint8_t *ind_host;
+	uint64_t ind_gpa;
+	unsigned ind_max;
+	uint64_t desc_gpa, driver_gpa, device_gpa;
+	struct vh_logger log;
+};
+
+int vhp_drv_fail(struct vh_vq_driver *d, enum vh_vq_fault fault);
+
+/* Hands a completed request to the caller and forgets its slot; the layout code frees the
+ * descriptors. */
+static inline struct vhp_drv_slot *vhp_drv_take(struct vh_vq_driver *d, uint16_t id,
+						uint32_t len, struct vh_vq_driver_used *out)
+{
+	struct vhp_drv_slot *s = &d->slots[id];
+
+	out->token = s->token;
+	out->len = len;
+	out->id = id;
+	s->active = 0;
+	d->inflight--;
+	return s;
+}
+
+/* In order: a used entry naming run_id completes every buffer up to it. */
+static inline void vhp_drv_run_start(struct vh_vq_driver *d, uint16_t id, uint32_t len)
+{
+	d->run_active = 1;
+	d->run_id = id;
+	d->run_len = len;
+}
+
+/* The next buffer of that run; those before run_id were used whole (spec: "assumed to have
+ * been used completely"), so they report their whole writable length. */
+static inline uint16_t vhp_drv_run_next(struct vh_vq_driver *d, uint32_t *len)
+{
+	uint16_t id = d->fifo[d->fifo_head];
+
+	if (id == d->run_id) {
+		*len = d->run_len;
+		d->run_active = 0;
+	} else {
+		*len = d->slots[id].in_len > UINT32_MAX ? UINT32_MAX : (uint32_t)d->slots[id].in_len;
+	}
+	d->fifo_head = (uint16_t)(d->fifo_head + 1u == d->num ? 0 : d->fifo_head + 1u);
+	return id;
+}
+
+/* In order: remembers the order buffers were made available in. */
+static inline void vhp_drv_fifo_push(struct vh_vq_driver *d, uint16_t id)
+{
+	unsigned q = d->fifo_head + d->inflight;
+
+	d->fifo[q >= d->num ? q - d->num : q] = id;
+}
+
+static inline void *vhp_drv_ind_table(const struct vh_vq_driver *d, unsigned id, uint64_t *gpa)
+{
+	uint64_t off = (uint64_t)id * d->ind_max * 16u;
+
+	*gpa = d->ind_gpa + off;
+	return d->ind_host + off;
+}
+
+void vhp_split_drv_init(struct vh_vq_driver *d);
+int vhp_split_drv_add(struct vh_vq_driver *d, const struct vh_vq_driver_req *reqs, unsigned n);
+void vhp_split_drv_publish(struct vh_vq_driver *d);
+int vhp_split_drv_should_kick(struct vh_vq_driver *d);
+int vhp_split_drv_get_used(struct vh_vq_driver *d, struct vh_vq_driver_used *out,
+			   unsigned max);
+void vhp_split_drv_disable_cb(struct vh_vq_driver *d);
+int vhp_split_drv_enable_cb(struct vh_vq_driver *d);
+
+void vhp_packed_drv_init(struct vh_vq_driver *d);
+int vhp_packed_drv_add(struct vh_vq_driver *d, const struct vh_vq_driver_req *reqs, unsigned n);
+void vhp_packed_drv_publish(struct vh_vq_driver *d);
+int vhp_packed_drv_should_kick(struct vh_vq_driver *d);
+int vhp_packed_drv_get_used(struct vh_vq_driver *d, struct vh_vq_driver_used *out,
+			    unsigned max);
+void vhp_packed_drv_disable_cb(struct vh_vq_driver *d);
+int vhp_packed_drv_enable_cb(struct vh_vq_driver *d);
+
+#endif
