@@ -28,7 +28,7 @@ static inline uint64_t rnd_below(uint64_t n)
  * Mapping counts. The library's mappings are all file-backed (memfds and the files it is given),
  * so the count of file-backed lines of /proc/self/maps is exact in every build. The count of
  * all lines is compared too, except where the allocator itself maps anonymous memory on
- * demand (ASan, valgrind).
+ * demand (ASan, TSan, valgrind).
  */
 static inline int t_count_file_maps(void)
 {
@@ -51,10 +51,10 @@ static inline int t_count_file_maps(void)
 
 static inline int t_all_maps_stable(void)
 {
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 	return 0;
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
 	return 0;
 #endif
 #endif
