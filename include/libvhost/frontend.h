@@ -175,8 +175,10 @@ int vh_frontend_set_mem_table(struct vh_frontend *fe, const struct vh_mem_region
 /* 5 with the XEN_MMAP layout (40-byte regions) [XEN_MMAP]. */
 int vh_frontend_set_mem_table_xen(struct vh_frontend *fe, const struct vh_mem_region_xen *regions,
 				  const int *fds, unsigned n);
-/* 6 [LOG_SHMFD]: log of size bytes (> 0) at offset in fd (borrowed, required). The back-end's reply (u64, or the
- * 16-byte echo some back-ends send, erratum E4) is consumed in full; non-zero u64 => -EIO. */
+/* 6 [LOG_SHMFD]: log of size bytes (> 0) at offset in fd (borrowed, required). Waits for the
+ * back-end's reply, consumed at the size it announces (u64, or the 16-byte echo some back-ends
+ * send, erratum E4); its content is not interpreted (libvhost-user leaves mmap_size in the u64;
+ * QEMU ignores it too). */
 int vh_frontend_set_log_base(struct vh_frontend *fe, uint64_t size, uint64_t offset, int fd);
 /* 7 [LOG_SHMFD, as the request table has it]: eventfd the back-end signals after updating the
  * log (borrowed; required). */
