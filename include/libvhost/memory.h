@@ -43,6 +43,10 @@
  * the new table shares with the old one (vh_memory_add/remove, identical regions in
  * vh_memory_map_update) keep their host addresses; vh_memory_same_host() tells.
  *
+ * Threads: building, vh_memory_ref() and vh_memory_unref() belong to the owner (the control
+ * thread); lookups are safe from any number of threads at once (the only thing they write is
+ * the last-hit hint, a relaxed atomic).
+ *
  * Translations
  * ------------
  * vh_memory_gpa_to_host() is the hot path: a last-hit check inline, then a binary search. It
