@@ -230,13 +230,14 @@ int vh_frontend_backend_request_handle(struct vh_frontend *fe, const struct vh_m
 
 	if (reply_fd)
 		*reply_fd = -1;
-	if (nfds > VH_USER_MAX_FDS)
-		return -EINVAL;
-	if (!fe || !msg || !reply || !reply_fd || (nfds && !fds)) {
+	/* The fds are ours whatever else is wrong: close them on every refusal. */
+	if (!fe || !msg || !reply || !reply_fd || nfds > VH_USER_MAX_FDS) {
 		if (fds)
 			vh_close_fds(fds, nfds);
-		return -EINVAL;
+		return nfds > VH_USER_MAX_FDS ? -EPROTO : -EINVAL;
 	}
+	if (nfds && !fds)
+		return -EINVAL;
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.features_offered = fe->features_offered;
 	ctx.features_acked = fe->features_acked;
