@@ -217,7 +217,9 @@ for t in json.load(sys.stdin):
 		t0=$SECONDS
 		rm -f build/meson-logs/testlog-valgrind-unit*.json
 		say "valgrind/unit: running ${#vg_tests[@]} test(s)"
+		# The probe's CLI tests also run the probe itself under valgrind (VH_PROBE_WRAP).
 		# shellcheck disable=SC2086
+		VH_PROBE_WRAP='valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite' \
 		meson test -C build --suite unit --logbase testlog-valgrind-unit --print-errorlogs \
 			--timeout-multiplier 5 ${MESON_TEST_ARGS:-} \
 			--wrap='valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite' \
