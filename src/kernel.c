@@ -289,6 +289,10 @@ static int features_array(struct vh_device *dev, unsigned long req, uint64_t *fe
 	if (set)
 		memcpy(a->features, features, bytes);
 	r = vhp_vhost_ioctl(vh->fd, req, a);
+	/* A kernel without these ioctls hands them to its vring code, which reads count as a
+	 * ring index and answers ENOBUFS when it is out of range: report that as unknown. */
+	if (r == -ENOBUFS)
+		r = -ENOTTY;
 	if (r == 0 && set)
 		vh->features_acked = features[0];
 	else if (r == 0)
@@ -333,6 +337,14 @@ int vh_kernel_reset_owner(struct vh_device *dev)
 	return r;
 }
 
+/* A kernel that knows the fork-owner ioctls answers them before SET_OWNER; one that does not
+ * passes them to its common code, which refuses everything with EPERM until there is an
+ * owner. EPERM therefore means "unknown ioctl" here. */
+static int fork_owner_errno(int r)
+{
+	return r == -EPERM ? -ENOTTY : r;
+}
+
 int vh_kernel_set_fork_from_owner(struct vh_device *dev, uint8_t mode)
 {
 	struct vhp_vhost *vh;
@@ -342,7 +354,7 @@ int vh_kernel_set_fork_from_owner(struct vh_device *dev, uint8_t mode)
 		return r;
 	if (mode != VHOST_FORK_OWNER_KTHREAD && mode != VHOST_FORK_OWNER_TASK)
 		return -EINVAL;
-	return vhp_vhost_ioctl(vh->fd, VHOST_SET_FORK_FROM_OWNER, &mode);
+	return fork_owner_errno(vhp_vhost_ioctl(vh->fd, VHOST_SET_FORK_FROM_OWNER, &mode));
 }
 
 int vh_kernel_get_fork_from_owner(struct vh_device *dev, uint8_t *mode)
@@ -355,7 +367,7 @@ int vh_kernel_get_fork_from_owner(struct vh_device *dev, uint8_t *mode)
 		return r;
 	if (!mode)
 		return -EINVAL;
-	r = vhp_vhost_ioctl(vh->fd, VHOST_GET_FORK_FROM_OWNER, &m);
+	r = fork_owner_errno(vhp_vhost_ioctl(vh->fd, VHOST_GET_FORK_FROM_OWNER, &m));
 	if (r < 0)
 		return r;
 	if (m != VHOST_FORK_OWNER_KTHREAD && m != VHOST_FORK_OWNER_TASK)
@@ -794,7 +806,7 @@ int vh_kernel_iotlb_invalidate(struct vh_device *dev, uint32_t asid, uint64_t io
 	return iotlb_send(dev, asid, VHOST_IOTLB_INVALIDATE, iova, size, 0, 0);
 }
 
-static int iotlb_batch(struct vh_device *dev, uint8_t type)
+static int iotlb_batch(struct vh_device *dev, uint32_t asid, uint8_t type)
 {
 	struct vhp_vhost *vh;
 	int r = get_vh(dev, &vh);
@@ -805,17 +817,17 @@ static int iotlb_batch(struct vh_device *dev, uint8_t type)
 	if (!(vh->backend_acked & (1ULL << VHOST_BACKEND_F_IOTLB_BATCH)) ||
 	    !(vh->backend_acked & (1ULL << VHOST_BACKEND_F_IOTLB_MSG_V2)))
 		return -EOPNOTSUPP;
-	return iotlb_send(dev, 0, type, 0, 0, 0, 0);
+	return iotlb_send(dev, asid, type, 0, 0, 0, 0);
 }
 
-int vh_kernel_iotlb_batch_begin(struct vh_device *dev)
+int vh_kernel_iotlb_batch_begin(struct vh_device *dev, uint32_t asid)
 {
-	return iotlb_batch(dev, VHOST_IOTLB_BATCH_BEGIN);
+	return iotlb_batch(dev, asid, VHOST_IOTLB_BATCH_BEGIN);
 }
 
-int vh_kernel_iotlb_batch_end(struct vh_device *dev)
+int vh_kernel_iotlb_batch_end(struct vh_device *dev, uint32_t asid)
 {
-	return iotlb_batch(dev, VHOST_IOTLB_BATCH_END);
+	return iotlb_batch(dev, asid, VHOST_IOTLB_BATCH_END);
 }
 
 static int64_t now_ms(void)

@@ -53,6 +53,7 @@ struct vdpa {
 	uint64_t iova_first;
 	uint64_t iova_last;
 	bool in_batch;
+	uint32_t batch_asid;
 	struct vdpa_map *maps; /* the memory table as mapped, sorted by iova */
 	unsigned nmaps;
 	uint16_t vring_num[TRACK_VQS]; /* 0: not set through this handle */
@@ -408,7 +409,7 @@ int vh_vdpa_dma_map(struct vh_device *dev, uint32_t asid, uint64_t iova, uint64_
 	r = iova_check(v, iova, size);
 	if (r < 0)
 		return r;
-	if (v->nas && asid >= v->nas)
+	if ((v->nas && asid >= v->nas) || (v->in_batch && asid != v->batch_asid))
 		return -EINVAL;
 	return vh_kernel_iotlb_update(dev, asid, iova, size, (uint64_t)(uintptr_t)vaddr, perm);
 }
@@ -423,25 +424,29 @@ int vh_vdpa_dma_unmap(struct vh_device *dev, uint32_t asid, uint64_t iova, uint6
 	r = iova_check(v, iova, size);
 	if (r < 0)
 		return r;
-	if (v->nas && asid >= v->nas)
+	if ((v->nas && asid >= v->nas) || (v->in_batch && asid != v->batch_asid))
 		return -EINVAL;
 	return vh_kernel_iotlb_invalidate(dev, asid, iova, size);
 }
 
-int vh_vdpa_dma_batch_begin(struct vh_device *dev)
+int vh_vdpa_dma_batch_begin(struct vh_device *dev, uint32_t asid)
 {
 	struct vdpa *v;
 	int r = get_vdpa(dev, &v);
 
 	if (r < 0)
 		return r;
+	if (v->nas && asid >= v->nas)
+		return -EINVAL;
 	if (!acked(v, VHOST_BACKEND_F_IOTLB_BATCH) || !acked(v, VHOST_BACKEND_F_IOTLB_MSG_V2))
 		return 0;
 	if (v->in_batch)
 		return -EBUSY;
-	r = vh_kernel_iotlb_batch_begin(dev);
-	if (r == 0)
+	r = vh_kernel_iotlb_batch_begin(dev, asid);
+	if (r == 0) {
 		v->in_batch = true;
+		v->batch_asid = asid;
+	}
 	return r;
 }
 
@@ -455,7 +460,7 @@ int vh_vdpa_dma_batch_end(struct vh_device *dev)
 	if (!v->in_batch)
 		return 0;
 	v->in_batch = false;
-	return vh_kernel_iotlb_batch_end(dev);
+	return vh_kernel_iotlb_batch_end(dev, v->batch_asid);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -615,8 +620,12 @@ static int op_set_mem_table(struct vh_device *dev, const struct vh_region *regio
 				break;
 			}
 
+	if (v->in_batch && v->batch_asid != 0) {
+		r = -EBUSY; /* the table lives in ASID 0 */
+		goto out;
+	}
 	if (!v->in_batch) {
-		r = vh_vdpa_dma_batch_begin(dev);
+		r = vh_vdpa_dma_batch_begin(dev, 0);
 		if (r < 0)
 			goto out;
 		own_batch = v->in_batch;
@@ -785,7 +794,8 @@ static int op_get_vring_max(struct vh_device *dev, unsigned index, unsigned *max
 	if (!max_num)
 		return -EINVAL;
 	r = vh_vdpa_get_vring_size(dev, index, &size);
-	if (r == -ENOTTY) { /* before Linux 6.10: one limit for all queues */
+	/* Before Linux 6.10, or a parent without per-queue sizes: one limit for all queues. */
+	if (r == -ENOTTY || r == -EOPNOTSUPP) {
 		r = vh_vdpa_get_vring_num(dev, &num);
 		size = num;
 	}

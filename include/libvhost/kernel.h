@@ -68,14 +68,18 @@ enum vh_kernel_kind vh_kernel_kind(const struct vh_device *dev);
 int vh_kernel_get_features(struct vh_device *dev, uint64_t *features);
 int vh_kernel_set_features(struct vh_device *dev, uint64_t features);
 /* Feature words beyond bit 63 (VHOST_GET/SET_FEATURES_ARRAY). count is the number of 64-bit
- * words, 1..VH_KERNEL_MAX_FEATURE_WORDS; the kernel zero-fills words it does not know. */
+ * words, 1..VH_KERNEL_MAX_FEATURE_WORDS; the kernel zero-fills words it does not know.
+ * -ENOTTY on kernels without them (all up to 6.12; such a kernel's ENOBUFS for this ioctl is
+ * reported as -ENOTTY). */
 #define VH_KERNEL_MAX_FEATURE_WORDS 64u
 int vh_kernel_get_features_array(struct vh_device *dev, uint64_t *features, unsigned count);
 int vh_kernel_set_features_array(struct vh_device *dev, const uint64_t *features,
 				 unsigned count);
 int vh_kernel_set_owner(struct vh_device *dev);
 int vh_kernel_reset_owner(struct vh_device *dev);
-/* Worker mode before SET_OWNER: VHOST_FORK_OWNER_KTHREAD (0) or _TASK (1). */
+/* Worker mode before SET_OWNER: VHOST_FORK_OWNER_KTHREAD (0) or _TASK (1). -ENOTTY when the
+ * kernel lacks them (6.1, or built without CONFIG_VHOST_ENABLE_FORK_OWNER_CONTROL; such a
+ * kernel's EPERM before SET_OWNER is reported as -ENOTTY), -EBUSY after SET_OWNER. */
 int vh_kernel_set_fork_from_owner(struct vh_device *dev, uint8_t mode);
 int vh_kernel_get_fork_from_owner(struct vh_device *dev, uint8_t *mode);
 
@@ -88,7 +92,8 @@ int vh_kernel_set_mem_table(struct vh_device *dev, const struct vh_region *regio
 int vh_kernel_set_log_base(struct vh_device *dev, uint64_t log_addr);
 int vh_kernel_set_log_fd(struct vh_device *dev, int eventfd); /* -1 = none */
 
-/* Workers (Linux >= 6.5; -ENOTTY before). */
+/* Workers (Linux >= 6.5; -ENOTTY before). Only drivers that opted in answer them: vhost-scsi
+ * and vhost-vsock do, vhost-net (up to 6.12 at least) answers -ENOTTY. */
 int vh_kernel_new_worker(struct vh_device *dev, uint32_t *worker_id);
 int vh_kernel_free_worker(struct vh_device *dev, uint32_t worker_id);
 int vh_kernel_attach_vring_worker(struct vh_device *dev, unsigned index, uint32_t worker_id);
@@ -140,8 +145,10 @@ int vh_kernel_iotlb_update(struct vh_device *dev, uint32_t asid, uint64_t iova, 
 			   uint64_t uaddr, unsigned perm);
 int vh_kernel_iotlb_invalidate(struct vh_device *dev, uint32_t asid, uint64_t iova,
 			       uint64_t size);
-int vh_kernel_iotlb_batch_begin(struct vh_device *dev);
-int vh_kernel_iotlb_batch_end(struct vh_device *dev);
+/* A batch belongs to one ASID: vhost-vdpa refuses messages for another ASID until the end,
+ * and applies the batch to the ASID named by BATCH_END. */
+int vh_kernel_iotlb_batch_begin(struct vh_device *dev, uint32_t asid);
+int vh_kernel_iotlb_batch_end(struct vh_device *dev, uint32_t asid);
 
 /* A message the kernel sent (MISS when the device touched an unmapped IOVA). */
 struct vh_iotlb_event {

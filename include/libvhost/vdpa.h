@@ -19,6 +19,12 @@
  * ENABLE_AFTER_DRIVER_OK, DESC_ASID, IOTLB_PERSIST); vh_kernel_acked_backend_features()
  * tells which. Without IOTLB_MSG_V2 messages are v1 and only ASID 0 exists.
  *
+ * Memory. Parents that work on process virtual addresses (vdpa_sim by default, use_va=1) map
+ * only shared file mappings (memfd or a file with MAP_SHARED): the kernel skips anonymous or
+ * private memory of a map request without an error, and the device then reads nothing there.
+ * Parents that pin pages (use_va=0, hardware) take any memory within RLIMIT_MEMLOCK. Use
+ * memfd-backed shared memory (memory.h's guest_mem) to be safe with both.
+ *
  * Ownership: the handle owns the fd and closes it in vh_device_close(); closing the fd makes
  * the kernel drop every mapping and reset the device. Borrowed fds (eventfds) stay the
  * caller's. Mapped memory must stay mapped while the device may use it. Not thread-safe.
@@ -76,7 +82,8 @@ int vh_vdpa_set_config(struct vh_device *dev, uint32_t offset, const void *buf, 
 int vh_vdpa_set_vring_enable(struct vh_device *dev, unsigned index, int enable);
 /* Largest ring size of any queue (VHOST_VDPA_GET_VRING_NUM). */
 int vh_vdpa_get_vring_num(struct vh_device *dev, uint16_t *max_num);
-/* Ring size of one queue (VHOST_VDPA_GET_VRING_SIZE, Linux >= 6.10; -ENOTTY before). */
+/* Ring size of one queue (VHOST_VDPA_GET_VRING_SIZE, Linux >= 6.10; -ENOTTY before,
+ * -EOPNOTSUPP from parents without per-queue sizes such as vdpa_sim). Needs SET_OWNER. */
 int vh_vdpa_get_vring_size(struct vh_device *dev, unsigned index, uint32_t *size);
 /* Group of a queue, and group of its descriptor areas (the latter needs DESC_ASID). */
 int vh_vdpa_get_vring_group(struct vh_device *dev, unsigned index, uint32_t *group);
@@ -96,8 +103,10 @@ int vh_vdpa_resume(struct vh_device *dev); /* Linux >= 6.3; -ENOTTY before */
 int vh_vdpa_dma_map(struct vh_device *dev, uint32_t asid, uint64_t iova, uint64_t size,
 		    void *vaddr, unsigned perm);
 int vh_vdpa_dma_unmap(struct vh_device *dev, uint32_t asid, uint64_t iova, uint64_t size);
-/* Group several maps into one device update; a no-op returning 0 without IOTLB_BATCH. */
-int vh_vdpa_dma_batch_begin(struct vh_device *dev);
+/* Group several maps of one ASID into one device update; a no-op returning 0 without
+ * IOTLB_BATCH. Inside a batch, maps of another ASID are refused (-EINVAL), as the kernel
+ * would; a second begin is -EBUSY. */
+int vh_vdpa_dma_batch_begin(struct vh_device *dev, uint32_t asid);
 int vh_vdpa_dma_batch_end(struct vh_device *dev);
 
 /* ---- virtio status handshake ----

@@ -308,8 +308,8 @@ static void test_argument_checks(void)
 	CHECK_EQ(vh_kernel_iotlb_update(dev, 0, 0, 4096, 0x1000, 4), -EINVAL);
 	CHECK_EQ(vh_kernel_iotlb_invalidate(dev, 0, 2, UINT64_MAX), -EINVAL);
 	CHECK_EQ(vh_kernel_iotlb_update(dev, 1, 0, 4096, 0x1000, VH_ACCESS_RW), -EOPNOTSUPP);
-	CHECK_EQ(vh_kernel_iotlb_batch_begin(dev), -EOPNOTSUPP);
-	CHECK_EQ(vh_kernel_iotlb_batch_end(dev), -EOPNOTSUPP);
+	CHECK_EQ(vh_kernel_iotlb_batch_begin(dev, 0), -EOPNOTSUPP);
+	CHECK_EQ(vh_kernel_iotlb_batch_end(dev, 0), -EOPNOTSUPP);
 	/* /dev/null swallows a well-formed message */
 	CHECK_EQ(vh_kernel_iotlb_update(dev, 0, 0, 4096, 0x1000, VH_ACCESS_RW), 0);
 	CHECK_EQ(vh_kernel_iotlb_invalidate(dev, 0, 0, 4096), 0);
@@ -344,7 +344,7 @@ static void test_argument_checks(void)
 	CHECK_EQ(vh_vdpa_dma_map(vd, 1, 0, 4096, &u32, VH_ACCESS_RW), -EOPNOTSUPP);
 	CHECK_EQ(vh_vdpa_dma_unmap(vd, 0, UINT64_MAX, 2), -EINVAL);
 	/* Without IOTLB_BATCH a batch is a no-op. */
-	CHECK_EQ(vh_vdpa_dma_batch_begin(vd), 0);
+	CHECK_EQ(vh_vdpa_dma_batch_begin(vd, 0), 0);
 	CHECK_EQ(vh_vdpa_dma_batch_end(vd), 0);
 	vh_device_close(vd);
 	CHECK_BASELINE(b);
@@ -460,9 +460,9 @@ static void test_iotlb_write(void)
 	((struct vhp_vhost *)dev)->backend_acked = (1ULL << VHOST_BACKEND_F_IOTLB_MSG_V2) |
 						   (1ULL << VHOST_BACKEND_F_IOTLB_ASID) |
 						   (1ULL << VHOST_BACKEND_F_IOTLB_BATCH);
-	CHECK_EQ(vh_kernel_iotlb_batch_begin(dev), 0);
+	CHECK_EQ(vh_kernel_iotlb_batch_begin(dev, 0), 0);
 	CHECK_EQ(vh_kernel_iotlb_invalidate(dev, 3, 0x4000, 0x2000), 0);
-	CHECK_EQ(vh_kernel_iotlb_batch_end(dev), 0);
+	CHECK_EQ(vh_kernel_iotlb_batch_end(dev, 0), 0);
 	CHECK(read(p[0], &m2, sizeof(m2)) == (ssize_t)sizeof(m2));
 	CHECK_EQ(m2.type, VHOST_IOTLB_MSG_V2);
 	CHECK_EQ(m2.iotlb.type, VHOST_IOTLB_BATCH_BEGIN);
