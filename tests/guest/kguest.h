@@ -156,4 +156,123 @@ static inline int kg_done(const char *name)
 	return kg_failures ? 1 : 0;
 }
 
+
+/* ---- Driver-side queues on a vh_device (needs the library's ring and memory layers) ---- */
+#ifdef KG_WITH_RINGS
+#include <poll.h>
+#include <libvhost/device.h>
+#include <libvhost/memory.h>
+#include <libvhost/ring.h>
+
+struct kg_q {
+	struct vh_vq_driver *drv;
+	int kick, call;
+	unsigned index;
+};
+
+/*
+ * Lays queue `index` out in guest memory and hands it to the device through the
+ * device-control interface (ring addresses as pointers of this process: the kernel uses them
+ * as they are, vdpa converts them to IOVAs through the memory table).
+ */
+static inline int kg_q_setup(struct kg_q *q, struct vh_device *dev, struct vh_guest_mem *gm,
+			     unsigned index, unsigned num, uint64_t features, unsigned log_flags,
+			     uint64_t *ring_gpa_out)
+{
+	struct vh_vring_layout lay;
+	struct vh_vq_driver_config cfg;
+	struct vh_vq_driver_addrs a;
+	struct vh_vq_base b;
+	struct vh_vring_addr va;
+	uint64_t gpa;
+	void *host;
+	int r;
+
+	memset(q, 0, sizeof(*q));
+	q->index = index;
+	q->kick = kg_eventfd();
+	q->call = kg_eventfd();
+	r = vh_vring_layout(num, features, &lay);
+	if (r == 0)
+		r = vh_guest_mem_alloc(gm, lay.total, 4096, &gpa, &host);
+	if (r < 0)
+		return r;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.num = num;
+	cfg.features = features;
+	cfg.ring_host = host;
+	cfg.ring_gpa = gpa;
+	cfg.ring_size = lay.total;
+	r = vh_vq_driver_new(&q->drv, &cfg);
+	if (r < 0)
+		return r;
+	vh_vq_driver_addrs(q->drv, &a);
+	vh_vq_driver_base(q->drv, &b);
+	memset(&va, 0, sizeof(va));
+	va.index = index;
+	va.flags = log_flags;
+	va.desc_user_addr = (uint64_t)(uintptr_t)a.desc;
+	va.avail_user_addr = (uint64_t)(uintptr_t)a.driver;
+	va.used_user_addr = (uint64_t)(uintptr_t)a.device;
+	va.log_guest_addr = a.device_gpa;
+	if (ring_gpa_out)
+		*ring_gpa_out = a.device_gpa;
+	if ((r = vh_device_set_vring_num(dev, index, num)) < 0 ||
+	    (r = vh_device_set_vring_base(dev, index,
+					  vh_vq_base_encode(&b, !!(features & VH_VQ_F_RING_PACKED)))) < 0 ||
+	    (r = vh_device_set_vring_addr(dev, &va)) < 0 ||
+	    (r = vh_device_set_vring_kick(dev, index, q->kick)) < 0 ||
+	    (r = vh_device_set_vring_call(dev, index, q->call)) < 0)
+		return r;
+	return 0;
+}
+
+static inline void kg_q_free(struct kg_q *q)
+{
+	vh_vq_driver_free(q->drv);
+	if (q->kick >= 0)
+		close(q->kick);
+	if (q->call >= 0)
+		close(q->call);
+	q->drv = NULL;
+	q->kick = q->call = -1;
+}
+
+/* Publishes what was added and kicks when the device asks for it. */
+static inline void kg_q_kick(struct kg_q *q)
+{
+	uint64_t one = 1;
+
+	vh_vq_driver_publish(q->drv);
+	if (vh_vq_driver_should_kick(q->drv) && write(q->kick, &one, 8) != 8)
+		kg_report(false, "kick queue %u: %s", q->index, strerror(errno));
+}
+
+/* Collects completions until `want` arrived or timeout_ms passed; returns the count. */
+static inline int kg_q_wait(struct kg_q *q, struct vh_vq_driver_used *out, unsigned want,
+			    int timeout_ms)
+{
+	unsigned got = 0;
+	int64_t deadline = t_now_ms() + timeout_ms;
+
+	while (got < want) {
+		struct pollfd p = { .fd = q->call, .events = POLLIN };
+		uint64_t v;
+		int n = vh_vq_driver_get_used(q->drv, out + got, want - got);
+
+		if (n < 0)
+			return n;
+		got += (unsigned)n;
+		if (got >= want)
+			break;
+		if (t_now_ms() >= deadline)
+			break;
+		/* The call eventfd, or a short sleep: some devices do not signal every batch. */
+		if (poll(&p, 1, 10) > 0 && read(q->call, &v, 8) < 0 && errno != EAGAIN)
+			return -errno;
+	}
+	return (int)got;
+}
+#endif
+
 #endif
