@@ -4,9 +4,11 @@
 # qemu-storage-daemon with its libraries (VDUSE back-end) and scripts/guest/init.sh as /init.
 # Test programs are not in it: run.sh appends a small per-run cpio.
 #
-#   usage: scripts/guest/mkinitramfs.sh 6.12|6.1     (setup.sh calls it)
-#   out:   $LIBVHOST_LAB_CACHE/initramfs-<kernel>.cpio, uncompressed (under TCG unpacking
-#          plain cpio beats decompressing it); rebuilt only when an input changes.
+#   usage: scripts/guest/mkinitramfs.sh 6.12|6.1     (setup.sh and run.sh call it)
+#   out:   $LIBVHOST_LAB_CACHE/initramfs-<kernel>-<hash of the inputs>.cpio, uncompressed
+#          (under TCG unpacking plain cpio beats decompressing it); its path on stdout.
+#          Built only when no image matches the inputs; naming images by their inputs lets
+#          checkouts with different scripts share one cache without rebuilding in turn.
 #   env:   LIBVHOST_LAB_CACHE, LIBVHOST_GUEST_REBUILD=1 (force)
 set -euo pipefail
 export PATH=$PATH:/usr/sbin:/sbin
@@ -17,7 +19,6 @@ KDIR=$(readlink -f "$CACHE/kernel-$SEL")
 [ -d "$KDIR/lib/modules" ] || { echo "mkinitramfs: $CACHE/kernel-$SEL missing; run scripts/guest/setup.sh" >&2; exit 2; }
 KVER=$(ls "$KDIR/lib/modules")
 MD=$KDIR/lib/modules/$KVER
-OUT=$CACHE/initramfs-$SEL.cpio
 
 # Everything tests may need; the guest loads only what a run asks for (see init.sh).
 MODS="vhost vhost_iotlb vhost_net vhost_vsock vhost_scsi tun tap macvtap dummy af_packet
@@ -32,9 +33,9 @@ VDPA=/usr/sbin/vdpa
 stamp=$( { sha256sum "$HERE/mkinitramfs.sh" "$HERE/init.sh"
            echo "$KDIR"; ls -l --time-style=+%s "$MD/updates" -R 2>/dev/null || true
            ls -lL --time-style=+%s /bin/busybox "$QSD" "$VDPA"; } | sha256sum | cut -d' ' -f1)
-if [ -f "$OUT" ] && [ "$(cat "$OUT.stamp" 2>/dev/null)" = "$stamp" ] \
-        && [ "${LIBVHOST_GUEST_REBUILD:-0}" != 1 ]; then
-    exit 0
+OUT=$CACHE/initramfs-$SEL-${stamp:0:16}.cpio
+if [ -f "$OUT" ] && [ "${LIBVHOST_GUEST_REBUILD:-0}" != 1 ]; then
+    echo "$OUT"; exit 0
 fi
 
 file -L /bin/busybox 2>/dev/null | grep -q 'statically linked' || \
@@ -90,5 +91,7 @@ printf '%s\n' "$SEL" > "$STAGE/etc/guest-kernel"
 
 (cd "$STAGE" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) > "$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
-echo "$stamp" > "$OUT.stamp"
-echo "guest-setup: $OUT ($(du -h "$OUT" | cut -f1); $KVER; modules:$have; not in this kernel:${absent:- none})"
+# Images of other script versions not used for a day go.
+find "$CACHE" -maxdepth 1 -name "initramfs-$SEL-*.cpio" ! -newermt '1 day ago' ! -path "$OUT" -delete
+echo "guest-setup: $(basename "$OUT") ($(du -h "$OUT" | cut -f1); $KVER; modules:$have; not in this kernel:${absent:- none})" >&2
+echo "$OUT"

@@ -99,17 +99,15 @@ fi
 if [ ! -e "$CACHE/kernel-$KSEL/.unpacked" ] || { [ "$KSEL" = 6.12 ] && ! ls "$CACHE"/kernel-6.12/lib/modules/*/updates/vdpa_sim/.built >/dev/null 2>&1; }; then
     echo "guest-run: preparing $CACHE for kernel $KSEL" >&2
     LIBVHOST_LAB_CACHE=$CACHE LIBVHOST_GUEST_KERNELS=$KSEL "$HERE/setup.sh" >&2 || die "setup failed"
-else
-    # Cheap when nothing changed; the lock keeps parallel runs from rebuilding at once.
-    (flock -w 600 9 && LIBVHOST_LAB_CACHE=$CACHE "$HERE/mkinitramfs.sh" "$KSEL" >&2) 9>"$CACHE/.setup.lock" \
-        || die "initramfs build failed"
 fi
+# Cheap when the image exists; the lock keeps parallel runs from building it at once.
+BASE=$( (flock -w 600 9 && LIBVHOST_LAB_CACHE=$CACHE "$HERE/mkinitramfs.sh" "$KSEL") 9>"$CACHE/.setup.lock") \
+    || die "initramfs build failed"
 KDIR=$(readlink -f "$CACHE/kernel-$KSEL")
 KVER=$(ls "$KDIR/lib/modules")
 KERNEL=$KDIR/boot/vmlinuz-$KVER
 # PVH boot of the unpacked vmlinux when setup.sh could extract it (faster under TCG).
 [ -f "$KDIR/vmlinux" ] && [ "${LIBVHOST_GUEST_BZIMAGE:-0}" != 1 ] && KERNEL=$KDIR/vmlinux
-BASE=$CACHE/initramfs-$KSEL.cpio
 [ -f "$KERNEL" ] && [ -f "$BASE" ] || die "cache incomplete: $KERNEL / $BASE"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/libvhost-guest.XXXXXX") || die "mktemp failed"

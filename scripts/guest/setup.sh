@@ -209,6 +209,6 @@ build_vdpa_sim() {
 for k in $KERNELS; do
     unpack_kernel "$k"
     [ "$k" = 6.12 ] && build_vdpa_sim
-    LIBVHOST_LAB_CACHE=$CACHE LIBVHOST_GUEST_REBUILD=$REBUILD "$HERE/mkinitramfs.sh" "$k"
+    LIBVHOST_LAB_CACHE=$CACHE LIBVHOST_GUEST_REBUILD=$REBUILD "$HERE/mkinitramfs.sh" "$k" >/dev/null
 done
 say "ready in $(( $(date +%s) - T0 )) s; cache $CACHE ($(du -sh "$CACHE" 2>/dev/null | cut -f1))"
