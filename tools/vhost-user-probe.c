@@ -160,6 +160,7 @@ struct result {
 	int has_mem_slots;
 	uint64_t mem_slots;
 	int has_config;
+	int config_refused;    /* GET_CONFIG answered with the "failed" empty reply */
 	uint32_t config_size;
 	uint8_t config[VH_USER_MAX_CONFIG_SIZE];
 };
@@ -438,15 +439,19 @@ static int probe(const struct options *o, struct result *r)
 		size = r->type == TYPE_BLK ? 60 : r->type == TYPE_NET ? 12 : 0;
 	if (size > 0 && (r->protocol_acked & VH_BIT(VH_USER_PROTOCOL_F_CONFIG))) {
 		ret = vh_frontend_get_config(fe, 0, r->config, (uint32_t)size, 0);
-		if (ret < 0) {
-			code = request_failed("GET_CONFIG", ret);
-			if (ret == -EPROTO || ret == -EIO)
-				fprintf(stderr, PROG ": (a back-end may refuse a config size larger "
-					"than its device's; try a smaller --config-size)\n");
-			goto out;
-		}
-		r->has_config = 1;
 		r->config_size = (uint32_t)size;
+		if (ret == -EIO) {
+			/* A refusal is an answer, not a broken peer: report it with the rest.
+			 * libvhost-user based back-ends refuse sizes beyond their config. */
+			fprintf(stderr, PROG ": warning: the back-end refused GET_CONFIG of %ld "
+				"bytes (try a smaller --config-size)\n", size);
+			r->config_refused = 1;
+		} else if (ret < 0) {
+			code = request_failed("GET_CONFIG", ret);
+			goto out;
+		} else {
+			r->has_config = 1;
+		}
 	}
 out:
 	vh_frontend_free(fe);
@@ -551,8 +556,13 @@ static void print_text(const struct options *o, const struct result *r)
 	if (!r->has_config) {
 		if (!(r->protocol_acked & VH_BIT(VH_USER_PROTOCOL_F_CONFIG)))
 			printf("config space:       not offered (no CONFIG)\n");
+		else if (r->config_refused)
+			printf("config space:       refused by the back-end (GET_CONFIG of %" PRIu32
+			       " bytes)\n", r->config_size);
+		else if (o->config_size == 0)
+			printf("config space:       not read (--config-size 0)\n");
 		else
-			printf("config space:       not read (unknown device type; use "
+			printf("config space:       not read (unknown device type; use --type or "
 			       "--config-size)\n");
 		return;
 	}
@@ -639,6 +649,7 @@ static void print_json(const struct options *o, const struct result *r)
 		printf("  \"max_mem_slots\": %" PRIu64 ",\n", r->mem_slots);
 	else
 		printf("  \"max_mem_slots\": null,\n");
+	printf("  \"config_refused\": %s,\n", r->config_refused ? "true" : "false");
 	if (!r->has_config) {
 		printf("  \"config_size\": 0,\n  \"config\": null\n}\n");
 		return;

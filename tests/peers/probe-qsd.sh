@@ -58,6 +58,14 @@ grep -q '^device type: *blk (guessed' "$txt" || fail "type not guessed as blk"
 grep -q "^  capacity: $((size / 512)) sectors ($size bytes)\$" "$txt" || fail "text capacity"
 grep -q '^queues: *2$' "$txt" || fail "text queues"
 
+# qemu-storage-daemon refuses a config read beyond its 60 bytes: reported, not fatal.
+big=$TMP/probe-96.json
+"$probe" --json --type blk --config-size 96 "$sock" >"$big" 2>"$TMP/probe-96.err" ||
+	fail "probe with --config-size 96 exited $?"
+jq_check "$big" '.config_refused == true and .config == null and .queue_num == 2' \
+	"GET_CONFIG of 96 bytes refused, the rest reported"
+grep -q 'refused GET_CONFIG of 96 bytes' "$TMP/probe-96.err" || fail "no warning on stderr"
+
 # The probe asks questions only: the image is untouched and still sparse.
 [ "$(stat -c %s "$img")" -eq "$size" ] || fail "image size changed"
 [ "$(stat -c %b "$img")" -eq 0 ] || fail "image gained blocks"

@@ -169,6 +169,7 @@ enum peer_mode {
 	PEER_HANGUP,      /* closes right after accept */
 	PEER_SILENT,      /* reads, never answers */
 	PEER_HUGE,        /* header announcing a 4 GiB payload */
+	PEER_NO_CONFIG,   /* refuses GET_CONFIG with an empty reply, as libvhost-user does */
 };
 
 struct hdr {
@@ -324,6 +325,10 @@ static void serve(struct peer *p, int fd)
 			if (size > 256 || h.size != 12 + size) {
 				p->bad_request = 1;
 				return;
+			}
+			if (p->mode == PEER_NO_CONFIG) {
+				reply(fd, 24, 0x5, cfg, 0);
+				break;
 			}
 			memset(cfg, 0, sizeof(cfg));
 			memcpy(cfg, payload, 12);
@@ -616,6 +621,27 @@ static void case_no_protocol(void)
 	CHECK(has(out_buf, "\"config\": null"), "no config");
 }
 
+static void case_config_refused(void)
+{
+	struct peer p;
+
+	peer_start(&p, PEER_NO_CONFIG);
+	int rc = run_probe(NULL, "--json", "--config-size", "96", sock_path, (char *)NULL);
+	peer_stop(&p);
+	CHECK(rc == 0, "a refusal is reported, not fatal: rc %d", rc);
+	CHECK(p.nseen == 6 && p.seen[5] == 24 && p.config_size == 96, "GET_CONFIG of 96 sent");
+	CHECK(has(err_buf, "refused GET_CONFIG of 96 bytes"), "warning");
+	CHECK(has(out_buf, "\"config_refused\": true,\n  \"config_size\": 0,\n  \"config\": null\n}"),
+	      "JSON");
+	CHECK(has(out_buf, "\"queue_num\": 4,"), "the rest is still there");
+
+	peer_start(&p, PEER_NO_CONFIG);
+	rc = run_probe(NULL, sock_path, (char *)NULL);
+	peer_stop(&p);
+	CHECK(rc == 0 && has(out_buf, "config space:       refused by the back-end (GET_CONFIG of "
+				     "60 bytes)\n"), "text: rc %d", rc);
+}
+
 static const struct {
 	const char *name;
 	void (*fn)(void);
@@ -634,6 +660,7 @@ static const struct {
 	{ "good-json", case_good_json },
 	{ "good-text", case_good_text },
 	{ "no-protocol", case_no_protocol },
+	{ "config-refused", case_config_refused },
 };
 
 int main(int argc, char **argv)
