@@ -1439,7 +1439,7 @@ static void test_cases(void)
 		t_current = cases[i].name;
 		run_case(&cases[i]);
 		normal_session();
-		printf("%s %s\n", t_failures == before ? "  pass" : "  FAIL", cases[i].name);
+		printf("# %s %s\n", t_failures == before ? "pass" : "FAIL", cases[i].name);
 	}
 	t_current = "test_cases";
 }

@@ -1088,7 +1088,7 @@ static void test_cases(void)
 		CHECK_BASELINE(base);
 		normal_session();
 		CHECK_BASELINE(base);
-		printf("%s %s\n", t_failures == before ? "  pass" : "  FAIL", cases[i].name);
+		printf("# %s %s\n", t_failures == before ? "pass" : "FAIL", cases[i].name);
 	}
 	t_current = "test_cases";
 }
