@@ -24,7 +24,13 @@ say() { echo "guest-setup: $*"; }
 die() { echo "guest-setup: error: $*" >&2; exit 1; }
 
 as_root() {
-    if [ "$(id -u)" = 0 ]; then "$@"; else sudo -E "$@"; fi
+    if [ "$(id -u)" = 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null; then
+        sudo -E "$@"
+    else
+        die "'$*' needs root: run as root or install sudo"
+    fi
 }
 
 mkdir -p "$CACHE/debs"
