@@ -104,11 +104,12 @@ static void teardown(struct vh_backend *be)
 {
 	if (!be->connected)
 		return;
+	/* Cleared first so that a callback calling vh_backend_close_connection() is a no-op. */
+	be->connected = 0;
 	/* The device first: it must quiesce workers before their fds go away. */
 	if (be->ops.disconnected)
 		be->ops.disconnected(be);
 	vh_endpoint_close(&be->conn);
-	be->connected = 0;
 	reset_connection_state(be);
 }
 
@@ -1227,8 +1228,6 @@ static int reject(struct req *rq, int err)
 	struct vh_backend *be = rq->be;
 	const struct vh_request_info *row = rq->row;
 
-	if (err == -EPROTO || err == -EMSGSIZE)
-		return err; /* framing broken: nothing on this stream can be trusted */
 	if (!row || row->reply == VH_REPLY_ACK || row->reply == VH_REPLY_NONE) {
 		if (ack_wanted(be, row, rq->hdr))
 			return reply_u64(be, rq->hdr->request, nak_value(err));
@@ -1267,7 +1266,8 @@ static int dispatch_message(struct vh_backend *be, int *fds, unsigned nfds)
 	if (r) {
 		vhp_warn(LOG(be), "backend: rejected %s (id %u, flags 0x%x, size %u, %u fds): %d",
 			 vh_request_name(hdr->request), hdr->request, hdr->flags, hdr->size, nfds, r);
-		ret = reject(&rq, r);
+		/* Framing broken (version, flags, size cap): nothing on this stream can be trusted. */
+		ret = (r == -EPROTO || r == -EMSGSIZE) ? r : reject(&rq, r);
 		goto out;
 	}
 	vhp_dbg(LOG(be), "backend: %s size %u fds %u", rq.row->name, hdr->size, nfds);
