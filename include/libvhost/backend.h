@@ -232,8 +232,10 @@ void *vh_backend_opaque(const struct vh_backend *be);
 /* Server mode: listens on path (a stale socket is replaced; see vh_socket_listen()). The
  * listener stays open across connections. */
 int vh_backend_listen(struct vh_backend *be, const char *path);
-/* Server mode on an inherited listening socket (ownership passes to the server; -ENOTSOCK and
- * the fd stays the caller's if it is not a listening Unix socket). */
+/* Server mode on an inherited listening socket (e.g. vh_socket_activation_fd()). On success
+ * ownership passes to the server (the socket file is left alone on free); on failure
+ * (-ENOTSOCK or another errno when fd is not a listening Unix stream socket, -EBUSY) the fd
+ * stays the caller's. */
 int vh_backend_set_listen_fd(struct vh_backend *be, int fd);
 /* Client mode: connects to a listening front-end (retries briefly while it is not there). */
 int vh_backend_connect(struct vh_backend *be, const char *path);
