@@ -234,16 +234,10 @@ int vh_vq_pop_batch(struct vh_vq *vq, struct vh_vq_elem *elems, unsigned max)
 
 int vh_vq_push_batch(struct vh_vq *vq, const struct vh_vq_used *used, unsigned n)
 {
-	unsigned i;
-
 	if (vhp_unlikely(vq->err))
 		return vq->err;
 	if (vhp_unlikely(n == 0))
 		return 0;
-	/* Check every id first so a bad one publishes nothing. */
-	for (i = 0; i < n; i++)
-		if (vhp_unlikely(used[i].id >= vq->num))
-			return -EINVAL;
 	return vq->packed ? vhp_packed_push(vq, used, n) : vhp_split_push(vq, used, n);
 }
 
@@ -280,6 +274,41 @@ int vh_vq_has_avail(struct vh_vq *vq)
 	if (vq->err)
 		return vq->err;
 	return vq->packed ? vhp_packed_has_avail(vq) : vhp_split_has_avail(vq);
+}
+
+/* ---- Device side: resubmission ------------------------------------------------------------ */
+
+int vh_vq_pop_head(struct vh_vq *vq, uint16_t head, struct vh_vq_elem *elem)
+{
+	if (vhp_unlikely(vq->err))
+		return vq->err;
+	if (vq->packed)
+		return -EINVAL;
+	return vhp_split_pop_head(vq, head, elem);
+}
+
+int vh_vq_pop_descs(struct vh_vq *vq, const struct vh_vq_desc *descs, unsigned n,
+		    struct vh_vq_elem *elem)
+{
+	if (vhp_unlikely(vq->err))
+		return vq->err;
+	if (!vq->packed)
+		return -EINVAL;
+	return vhp_packed_pop_descs(vq, descs, n, elem);
+}
+
+int vh_vq_read_desc(const struct vh_vq *vq, unsigned pos, struct vh_vq_desc *d)
+{
+	const struct vring_packed_desc *r;
+
+	if (!vq->packed || pos >= vq->num)
+		return -EINVAL;
+	r = &vq->r.p.desc[pos];
+	d->addr = vhp_ld64(&r->addr);
+	d->len = vhp_ld32(&r->len);
+	d->id = vhp_ld16(&r->id);
+	d->flags = vhp_ld16(&r->flags);
+	return 0;
 }
 
 /* ---- Faults ---------------------------------------------------------------------------- */
@@ -336,27 +365,31 @@ enum vh_vq_fault vh_vq_fault(const struct vh_vq *vq)
 
 /* ---- Device side: walker slow paths ------------------------------------------------------ */
 
-int vhp_vq_add_buf_slow(struct vh_vq *vq, struct vh_vq_elem *e, uint64_t addr, uint32_t len)
+int vhp_vq_add_buf_slow(struct vh_vq *vq, struct iovec *iov, uint64_t *gpa, uint32_t room,
+			uint64_t addr, uint32_t len)
 {
-	unsigned n = e->out_num + e->in_num;
-	uint64_t gpa = addr;
+	void *p = vh_memory_gpa_to_host(vq->mem, addr, len);
 	int r, i;
 
-	if (n >= e->iov_cap) {
-		/* Distinguish "no room" from "not mapped" so the fault says which. */
-		if (vh_memory_gpa_to_iov(vq->mem, addr, len, NULL, 0) == -EFAULT)
-			return vhp_vq_fail(vq, VH_VQ_FAULT_BUF_ADDR);
-		return vhp_vq_fail(vq, VH_VQ_FAULT_IOV_FULL);
+	if (p != NULL) {
+		/* One region (not the cached one). */
+		if (room == 0)
+			return vhp_vq_fail(vq, VH_VQ_FAULT_IOV_FULL);
+		iov[0].iov_base = p;
+		iov[0].iov_len = len;
+		if (gpa)
+			gpa[0] = addr;
+		return 1;
 	}
-	r = vh_memory_gpa_to_iov(vq->mem, addr, len, &e->iov[n], e->iov_cap - n);
+	r = vh_memory_gpa_to_iov(vq->mem, addr, len, room ? iov : NULL, room);
 	if (r == -ENOBUFS)
 		return vhp_vq_fail(vq, VH_VQ_FAULT_IOV_FULL);
 	if (r <= 0)
 		return vhp_vq_fail(vq, VH_VQ_FAULT_BUF_ADDR);
-	if (e->iov_gpa) {
+	if (gpa) {
 		for (i = 0; i < r; i++) {
-			e->iov_gpa[n + (unsigned)i] = gpa;
-			gpa += e->iov[n + (unsigned)i].iov_len;
+			gpa[i] = addr;
+			addr += iov[i].iov_len;
 		}
 	}
 	return r;

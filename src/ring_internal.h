@@ -108,9 +108,67 @@ struct vh_vq {
 /* Marks the ring broken (cold path); returns -EIO. */
 int vhp_vq_fail(struct vh_vq *vq, enum vh_vq_fault fault);
 
-/* A buffer that needs more than the inline single-region case: region splitting, iov
- * capacity and translation errors. Returns pieces added or -EIO. */
-int vhp_vq_add_buf_slow(struct vh_vq *vq, struct vh_vq_elem *e, uint64_t addr, uint32_t len);
+/*
+ * Walk state of one element, kept in locals: the project builds with -fno-strict-aliasing, so
+ * counters kept in the element itself would be reloaded after every iovec store.
+ */
+struct vhp_cursor {
+	struct iovec *iov;
+	uint64_t *gpa;
+	uint32_t cap;
+	uint32_t n;        /* pieces so far */
+	uint32_t in_n;     /* of which device-writable */
+	uint64_t total;    /* bytes, both directions */
+	uint64_t in_len;
+};
+
+static inline __attribute__((always_inline)) void vhp_cursor_start(struct vhp_cursor *c,
+								   const struct vh_vq_elem *e)
+{
+	c->iov = e->iov;
+	c->gpa = e->iov_gpa;
+	c->cap = e->iov_cap;
+	c->n = 0;
+	c->in_n = 0;
+	c->total = 0;
+	c->in_len = 0;
+}
+
+static inline __attribute__((always_inline)) void vhp_cursor_finish(const struct vhp_cursor *c,
+								    struct vh_vq_elem *e)
+{
+	e->out_num = c->n - c->in_n;
+	e->in_num = c->in_n;
+	e->out_len = c->total - c->in_len;
+	e->in_len = c->in_len;
+}
+
+/*
+ * The region of the last translation, copied out of the (immutable) memory table for one
+ * batch, so a hit costs a subtraction and two compares on registers.
+ */
+struct vhp_tcache {
+	uint64_t gpa;
+	uint64_t size;
+	uint8_t *host;
+};
+
+static inline __attribute__((always_inline)) void vhp_tcache_load(struct vhp_tcache *tc,
+								  const struct vh_memory *mem)
+{
+	const struct vh_memory_region *r =
+		&mem->regions[__atomic_load_n(&mem->hint, __ATOMIC_RELAXED)];
+
+	tc->gpa = r->gpa;
+	tc->size = r->size;
+	tc->host = r->host;
+}
+
+/* A buffer that needs more than the cached single-region case: another region, several
+ * regions, no iovec room, or no mapping. Fills up to `room` pieces at iov (and gpa unless
+ * NULL); returns pieces added or -EIO. */
+int vhp_vq_add_buf_slow(struct vh_vq *vq, struct iovec *iov, uint64_t *gpa, uint32_t room,
+			uint64_t addr, uint32_t len);
 
 /*
  * Returns a pointer to an indirect table of len bytes at addr (in guest memory when it lies in
@@ -119,54 +177,44 @@ int vhp_vq_add_buf_slow(struct vh_vq *vq, struct vh_vq_elem *e, uint64_t addr, u
  */
 const void *vhp_vq_indirect_table(struct vh_vq *vq, uint64_t addr, uint32_t len);
 
-static inline void vhp_elem_reset(struct vh_vq_elem *e)
-{
-	e->out_num = 0;
-	e->in_num = 0;
-	e->out_len = 0;
-	e->in_len = 0;
-}
-
 /*
- * Appends descriptor buffer [addr, addr + len) to the element. Hot path: one inline
- * translation hit and one iovec; everything else goes to vhp_vq_add_buf_slow().
+ * Appends descriptor buffer [addr, addr + len) to the element being walked. Hot path: a hit
+ * in the batch's region cache and one iovec; everything else goes to vhp_vq_add_buf_slow().
  * Returns 0 or -EIO (ring marked broken).
  */
-static inline int vhp_vq_add_buf(struct vh_vq *vq, struct vh_vq_elem *e, uint64_t addr,
-				 uint32_t len, int write)
+static inline __attribute__((always_inline)) int
+vhp_vq_add_buf(struct vh_vq *vq, struct vhp_tcache *tc, struct vhp_cursor *c, uint64_t addr,
+	       uint32_t len, int write)
 {
-	unsigned n = e->out_num + e->in_num;
-	void *p;
+	uint64_t off = addr - tc->gpa; /* wraps to a huge value below the region: a miss */
 	int cnt;
 
 	if (vhp_unlikely(len == 0))
 		return vhp_vq_fail(vq, VH_VQ_FAULT_BUF_ZERO);
-	if (write) {
-		e->in_len += len;
-	} else {
-		if (vhp_unlikely(e->in_num != 0))
-			return vhp_vq_fail(vq, VH_VQ_FAULT_BUF_ORDER);
-		e->out_len += len;
-	}
-	/* 64-bit sums of at most 2 * 32768 u32 lengths cannot overflow. */
-	if (vhp_unlikely(e->out_len + e->in_len > VHP_MAX_CHAIN_BYTES))
+	if (write)
+		c->in_len += len;
+	else if (vhp_unlikely(c->in_n != 0))
+		return vhp_vq_fail(vq, VH_VQ_FAULT_BUF_ORDER);
+	/* A 64-bit sum of at most 2 * 32768 u32 lengths cannot overflow. */
+	c->total += len;
+	if (vhp_unlikely(c->total > VHP_MAX_CHAIN_BYTES))
 		return vhp_vq_fail(vq, VH_VQ_FAULT_BUF_TOTAL);
-	p = vh_memory_gpa_to_host(vq->mem, addr, len);
-	if (vhp_likely(p != NULL && n < e->iov_cap)) {
-		e->iov[n].iov_base = p;
-		e->iov[n].iov_len = len;
-		if (e->iov_gpa)
-			e->iov_gpa[n] = addr;
+	if (vhp_likely(off < tc->size && len <= tc->size - off && c->n < c->cap)) {
+		c->iov[c->n].iov_base = tc->host + off;
+		c->iov[c->n].iov_len = len;
+		if (c->gpa)
+			c->gpa[c->n] = addr;
 		cnt = 1;
 	} else {
-		cnt = vhp_vq_add_buf_slow(vq, e, addr, len);
+		cnt = vhp_vq_add_buf_slow(vq, c->iov + c->n, c->gpa ? c->gpa + c->n : NULL,
+					  c->cap - c->n, addr, len);
 		if (cnt < 0)
 			return cnt;
+		vhp_tcache_load(tc, vq->mem); /* the search moved the table's hint */
 	}
+	c->n += (uint32_t)cnt;
 	if (write)
-		e->in_num += (uint32_t)cnt;
-	else
-		e->out_num += (uint32_t)cnt;
+		c->in_n += (uint32_t)cnt;
 	return 0;
 }
 
@@ -185,6 +233,7 @@ int vhp_split_should_notify(struct vh_vq *vq);
 void vhp_split_disable_notify(struct vh_vq *vq);
 int vhp_split_enable_notify(struct vh_vq *vq);
 int vhp_split_has_avail(struct vh_vq *vq);
+int vhp_split_pop_head(struct vh_vq *vq, uint16_t head, struct vh_vq_elem *e);
 
 int vhp_packed_init(struct vh_vq *vq);
 int vhp_packed_pop(struct vh_vq *vq, struct vh_vq_elem *elems, unsigned max);
@@ -193,6 +242,8 @@ int vhp_packed_should_notify(struct vh_vq *vq);
 void vhp_packed_disable_notify(struct vh_vq *vq);
 int vhp_packed_enable_notify(struct vh_vq *vq);
 int vhp_packed_has_avail(struct vh_vq *vq);
+int vhp_packed_pop_descs(struct vh_vq *vq, const struct vh_vq_desc *descs, unsigned n,
+			 struct vh_vq_elem *e);
 
 /* ---- Driver side ---------------------------------------------------------------------- */
 

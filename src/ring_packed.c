@@ -13,18 +13,6 @@
 #include <errno.h>
 #include "ring_internal.h"
 
-static inline int desc_avail(uint16_t flags, uint8_t wrap)
-{
-	return ((flags & VHP_PACKED_F_AVAIL) != 0) == wrap &&
-	       ((flags & VHP_PACKED_F_USED) != 0) != wrap;
-}
-
-static inline int desc_used(uint16_t flags, uint8_t wrap)
-{
-	return ((flags & VHP_PACKED_F_AVAIL) != 0) == wrap &&
-	       ((flags & VHP_PACKED_F_USED) != 0) == wrap;
-}
-
 /* AVAIL/USED bits for a descriptor the driver makes available (AVAIL = wrap, USED = !wrap)
  * or the device marks used (both = wrap). */
 static inline uint16_t avail_bits(uint8_t wrap)
@@ -35,6 +23,28 @@ static inline uint16_t avail_bits(uint8_t wrap)
 static inline uint16_t used_bits(uint8_t wrap)
 {
 	return wrap ? (uint16_t)(VHP_PACKED_F_AVAIL | VHP_PACKED_F_USED) : 0;
+}
+
+#define VHP_PACKED_F_BOTH ((uint16_t)(VHP_PACKED_F_AVAIL | VHP_PACKED_F_USED))
+
+static inline int desc_avail(uint16_t flags, uint8_t wrap)
+{
+	return (flags & VHP_PACKED_F_BOTH) == avail_bits(wrap);
+}
+
+static inline int desc_used(uint16_t flags, uint8_t wrap)
+{
+	return (flags & VHP_PACKED_F_BOTH) == used_bits(wrap);
+}
+
+/* One step in the hot loops, which track the wrap counter as the AVAIL/USED bits an
+ * available descriptor must carry (avail_bits(w)); passing the end flips both. */
+static inline void step(uint16_t *pos, uint16_t *expect, uint16_t num)
+{
+	if (++*pos == num) {
+		*pos = 0;
+		*expect ^= VHP_PACKED_F_BOTH;
+	}
 }
 
 static inline void advance(uint16_t *pos, uint8_t *wrap, uint16_t num, unsigned by)
@@ -88,8 +98,9 @@ int vhp_packed_init(struct vh_vq *vq)
 	return 0;
 }
 
-static int packed_walk_indirect(struct vh_vq *vq, struct vh_vq_elem *e, uint64_t addr,
-				uint32_t len)
+static inline __attribute__((always_inline)) int
+packed_walk_indirect(struct vh_vq *vq, struct vhp_tcache *tc, struct vhp_cursor *c,
+		     uint64_t addr, uint32_t len)
 {
 	const struct vring_packed_desc *tab = vhp_vq_indirect_table(vq, addr, len);
 	unsigned i, n = len / 16u;
@@ -102,24 +113,45 @@ static int packed_walk_indirect(struct vh_vq *vq, struct vh_vq_elem *e, uint64_t
 
 		if (vhp_unlikely(flags & VRING_DESC_F_INDIRECT))
 			return vhp_vq_fail(vq, VH_VQ_FAULT_INDIRECT_NESTED);
-		if (vhp_unlikely(vhp_vq_add_buf(vq, e, vhp_ld64(&tab[i].addr), vhp_ld32(&tab[i].len),
+		if (vhp_unlikely(vhp_vq_add_buf(vq, tc, c, vhp_ld64(&tab[i].addr),
+						vhp_ld32(&tab[i].len),
 						flags & VRING_DESC_F_WRITE) < 0))
 			return -EIO;
 	}
 	return 0;
 }
 
-/* Walks the chain starting at *pos (its head already seen available before the acquire
- * fence) and advances *pos / *wrap past it. Ends within num steps. */
-static inline int packed_walk(struct vh_vq *vq, struct vh_vq_elem *e, uint16_t *pos,
-			      uint8_t *wrap)
+/* Records a walked chain under its buffer id (checked) and finishes the element. */
+static inline __attribute__((always_inline)) int
+packed_take_id(struct vh_vq *vq, const struct vhp_cursor *c, struct vh_vq_elem *e, uint16_t id,
+	       unsigned count)
 {
-	const struct vring_packed_desc *ring = vq->r.p.desc;
-	uint16_t p = *pos, id = 0, num = vq->num;
-	uint8_t w = *wrap;
-	unsigned count = 0;
+	if (vhp_unlikely(id >= vq->num))
+		return vhp_vq_fail(vq, VH_VQ_FAULT_PACKED_ID);
+	/* Two buffers in flight under one id cannot both be completed correctly. */
+	if (vhp_unlikely(vq->ndesc[id] != 0))
+		return vhp_vq_fail(vq, VH_VQ_FAULT_PACKED_ID);
+	vq->ndesc[id] = (uint16_t)count;
+	if (vq->in_order)
+		vq->in_len[id] = c->in_len;
+	vhp_cursor_finish(c, e);
+	e->id = id;
+	e->ndesc = (uint16_t)count;
+	return 0;
+}
 
-	vhp_elem_reset(e);
+/* Walks the chain starting at *pos (its head already seen available before the acquire
+ * fence) and advances *pos / *expect_bits (see step()) past it. Ends within num steps. ring
+ * and num are the batch's copies of the ring's. */
+static inline __attribute__((always_inline)) int
+packed_walk(struct vh_vq *vq, struct vhp_tcache *tc, const struct vring_packed_desc *ring,
+	    uint16_t num, struct vh_vq_elem *e, uint16_t *pos, uint16_t *expect_bits)
+{
+	uint16_t p = *pos, id = 0, expect = *expect_bits;
+	unsigned count = 0;
+	struct vhp_cursor c;
+
+	vhp_cursor_start(&c, e);
 	for (;;) {
 		const struct vring_packed_desc *d = &ring[p];
 		uint16_t flags = vhp_ld16(&d->flags);
@@ -128,39 +160,69 @@ static inline int packed_walk(struct vh_vq *vq, struct vh_vq_elem *e, uint16_t *
 
 		/* The buffer id is the one in the last descriptor of the chain. */
 		id = vhp_ld16(&d->id);
-		if (vhp_unlikely(!desc_avail(flags, w)))
+		if (vhp_unlikely((flags & VHP_PACKED_F_BOTH) != expect))
 			return vhp_vq_fail(vq, VH_VQ_FAULT_PACKED_FLAGS);
 		if (vhp_unlikely(++count > num))
 			return vhp_vq_fail(vq, VH_VQ_FAULT_CHAIN_LEN);
-		advance(&p, &w, num, 1);
+		step(&p, &expect, num);
 		if (vhp_unlikely(flags & VRING_DESC_F_INDIRECT)) {
 			if (!vq->indirect)
 				return vhp_vq_fail(vq, VH_VQ_FAULT_INDIRECT_FEATURE);
 			/* An indirect descriptor must be a list of its own. */
 			if (count != 1 || (flags & VRING_DESC_F_NEXT))
 				return vhp_vq_fail(vq, VH_VQ_FAULT_INDIRECT_NEXT);
-			if (packed_walk_indirect(vq, e, addr, len) < 0)
+			if (packed_walk_indirect(vq, tc, &c, addr, len) < 0)
 				return -EIO;
 			break;
 		}
-		if (vhp_unlikely(vhp_vq_add_buf(vq, e, addr, len, flags & VRING_DESC_F_WRITE) < 0))
+		if (vhp_unlikely(vhp_vq_add_buf(vq, tc, &c, addr, len, flags & VRING_DESC_F_WRITE) < 0))
 			return -EIO;
 		if (!(flags & VRING_DESC_F_NEXT))
 			break;
 	}
-	if (vhp_unlikely(id >= num))
-		return vhp_vq_fail(vq, VH_VQ_FAULT_PACKED_ID);
-	/* Two buffers in flight under one id cannot both be completed correctly. */
-	if (vhp_unlikely(vq->ndesc[id] != 0))
-		return vhp_vq_fail(vq, VH_VQ_FAULT_PACKED_ID);
-	vq->ndesc[id] = (uint16_t)count;
-	if (vq->in_order)
-		vq->in_len[id] = e->in_len;
-	e->id = id;
-	e->ndesc = (uint16_t)count;
+	if (vhp_unlikely(packed_take_id(vq, &c, e, id, count) < 0))
+		return -EIO;
 	*pos = p;
-	*wrap = w;
+	*expect_bits = expect;
 	return 0;
+}
+
+/* A chain from descriptor copies (inflight resubmission): the walk of packed_walk over an
+ * array instead of the ring, with the chain shape checked against n. */
+int vhp_packed_pop_descs(struct vh_vq *vq, const struct vh_vq_desc *descs, unsigned n,
+			 struct vh_vq_elem *e)
+{
+	struct vhp_tcache tc;
+	struct vhp_cursor c;
+	unsigned i;
+
+	if (vhp_unlikely(n == 0 || n > vq->num))
+		return vhp_vq_fail(vq, VH_VQ_FAULT_CHAIN_LEN);
+	vhp_tcache_load(&tc, vq->mem);
+	vhp_cursor_start(&c, e);
+	for (i = 0; i < n; i++) {
+		uint16_t flags = descs[i].flags;
+		int last = i + 1 == n;
+
+		if (vhp_unlikely(((flags & VRING_DESC_F_NEXT) != 0) == last))
+			return vhp_vq_fail(vq, VH_VQ_FAULT_PACKED_FLAGS);
+		if (vhp_unlikely(flags & VRING_DESC_F_INDIRECT)) {
+			if (!vq->indirect)
+				return vhp_vq_fail(vq, VH_VQ_FAULT_INDIRECT_FEATURE);
+			if (n != 1)
+				return vhp_vq_fail(vq, VH_VQ_FAULT_INDIRECT_NEXT);
+			if (packed_walk_indirect(vq, &tc, &c, descs[i].addr, descs[i].len) < 0)
+				return -EIO;
+			continue;
+		}
+		if (vhp_unlikely(vhp_vq_add_buf(vq, &tc, &c, descs[i].addr, descs[i].len,
+						flags & VRING_DESC_F_WRITE) < 0))
+			return -EIO;
+	}
+	if (vhp_unlikely(packed_take_id(vq, &c, e, descs[n - 1].id, n) < 0))
+		return -EIO;
+	vq->inflight++;
+	return 1;
 }
 
 /* Counts, with relaxed loads, the chains (up to max) whose descriptors are marked available
@@ -169,30 +231,28 @@ static inline int packed_walk(struct vh_vq *vq, struct vh_vq_elem *e, uint16_t *
 static unsigned packed_scan(struct vh_vq *vq, unsigned max)
 {
 	const struct vring_packed_desc *ring = vq->r.p.desc;
-	uint16_t pos = vq->last_avail, num = vq->num;
-	uint8_t w = vq->avail_wrap;
-	unsigned chains = 0, scanned = 0;
-	int partial = 0;
+	uint16_t pos = vq->last_avail, num = vq->num, expect = avail_bits(vq->avail_wrap);
+	unsigned chains = 0, scanned = 0, partial = 0;
 
 	while (chains < max && scanned < num) {
 		uint16_t f = vhp_ld16(&ring[pos].flags);
 
-		if (!desc_avail(f, w))
+		if ((f & VHP_PACKED_F_BOTH) != expect)
 			break;
 		scanned++;
-		advance(&pos, &w, num, 1);
-		partial = (f & VRING_DESC_F_NEXT) != 0;
-		if (!partial)
-			chains++;
+		step(&pos, &expect, num);
+		partial = f & VRING_DESC_F_NEXT;
+		chains += !partial;
 	}
-	return chains + (partial ? 1u : 0u);
+	return chains + (partial != 0);
 }
 
 int vhp_packed_pop(struct vh_vq *vq, struct vh_vq_elem *elems, unsigned max)
 {
-	uint16_t pos;
-	uint8_t w;
+	const struct vring_packed_desc *ring = vq->r.p.desc;
+	uint16_t pos, num = vq->num, expect;
 	unsigned chains = packed_scan(vq, max), i;
+	struct vhp_tcache tc;
 
 	if (chains == 0) {
 		if (!vq->notify_enabled || !vq->event_idx ||
@@ -213,48 +273,51 @@ int vhp_packed_pop(struct vh_vq *vq, struct vh_vq_elem *elems, unsigned max)
 	 * scan; the descriptors the driver wrote before them are visible to the walk below. */
 	__atomic_thread_fence(__ATOMIC_ACQUIRE);
 	pos = vq->last_avail;
-	w = vq->avail_wrap;
+	expect = avail_bits(vq->avail_wrap);
+	vhp_tcache_load(&tc, vq->mem);
 	for (i = 0; i < chains; i++)
-		if (vhp_unlikely(packed_walk(vq, &elems[i], &pos, &w) < 0))
+		if (vhp_unlikely(packed_walk(vq, &tc, ring, num, &elems[i], &pos, &expect) < 0))
 			return -EIO;
 	vq->last_avail = pos;
-	vq->avail_wrap = w;
+	vq->avail_wrap = expect == VHP_PACKED_F_AVAIL;
 	vq->inflight += chains;
 	return (int)chains;
 }
 
 int vhp_packed_push(struct vh_vq *vq, const struct vh_vq_used *used, unsigned n)
 {
+	/* Locals, not vq fields: stores into the ring may alias vq (no strict aliasing). */
 	struct vring_packed_desc *ring = vq->r.p.desc;
+	uint16_t *ndesc = vq->ndesc;
+	const uint64_t *in_len = vq->in_order ? vq->in_len : NULL;
+	int logging = vq->dlog != NULL;
 	uint16_t pos = vq->used_idx, head_pos = pos, head_flags = 0, num = vq->num;
 	uint8_t w = vq->used_wrap;
 	uint32_t run = 0, total = 0;
 	unsigned i;
 	int first = 1;
 
-	/* Only buffers in flight can be completed (their descriptor count is known). */
+	/* Only buffers in flight can be completed (their descriptor count is known). Checked
+	 * before anything is written: used flags written here are visible at once. */
 	for (i = 0; i < n; i++)
-		if (vhp_unlikely(vq->ndesc[used[i].id] == 0))
+		if (vhp_unlikely(used[i].id >= num || ndesc[used[i].id] == 0))
 			return -EINVAL;
 	for (i = 0; i < n; i++) {
 		uint16_t id = (uint16_t)used[i].id;
+		uint32_t len = used[i].len;
 		uint16_t flags;
 		struct vring_packed_desc *d;
 
-		run += vq->ndesc[id];
+		run += ndesc[id];
+		ndesc[id] = 0;
 		/* IN_ORDER: a buffer filled completely is covered by the next used descriptor,
 		 * which is written at the position of the first buffer of the run. */
-		if (vq->in_order && i + 1 < n && used[i].len == vq->in_len[id]) {
-			vq->ndesc[id] = 0;
+		if (in_len && i + 1 < n && len == in_len[id])
 			continue;
-		}
-		vq->ndesc[id] = 0;
 		d = &ring[pos];
-		flags = used_bits(w);
-		if (used[i].len)
-			flags |= VRING_DESC_F_WRITE;
+		flags = (uint16_t)(used_bits(w) | (len ? VRING_DESC_F_WRITE : 0));
 		vhp_st16(&d->id, id);
-		vhp_st32(&d->len, used[i].len);
+		vhp_st32(&d->len, len);
 		if (first) {
 			/* The first used descriptor is exposed last, below. */
 			head_pos = pos;
@@ -263,7 +326,7 @@ int vhp_packed_push(struct vh_vq *vq, const struct vh_vq_used *used, unsigned n)
 		} else {
 			vhp_st16(&d->flags, flags);
 		}
-		if (vhp_unlikely(vq->dlog != NULL))
+		if (vhp_unlikely(logging))
 			vhp_vq_log(vq, 16u * (uint64_t)pos, 16);
 		advance(&pos, &w, num, run);
 		total += run;

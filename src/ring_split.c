@@ -80,17 +80,19 @@ static int split_refresh_avail(struct vh_vq *vq)
 }
 
 /* Walks the chain at `head` into e. Every index and length is checked before use; the walk
- * ends within num + max_indirect steps. */
-static inline int split_walk(struct vh_vq *vq, struct vh_vq_elem *e, uint16_t head)
+ * ends within num + max_indirect steps. desc and num are the batch's copies of the ring's. */
+static inline __attribute__((always_inline)) int
+split_walk(struct vh_vq *vq, struct vhp_tcache *tc, const struct vring_desc *desc, unsigned num,
+	   struct vh_vq_elem *e, uint16_t head)
 {
-	const struct vring_desc *tab = vq->r.s.desc;
-	unsigned limit = vq->num, i = head, count = 0, ring_count = 0;
+	const struct vring_desc *tab = desc;
+	unsigned limit = num, i = head, count = 0, ring_count = 0;
+	struct vhp_cursor c;
 	int in_table = 0;
 
-	vhp_elem_reset(e);
-	e->id = head;
-	if (vhp_unlikely(head >= vq->num))
+	if (vhp_unlikely(head >= num))
 		return vhp_vq_fail(vq, VH_VQ_FAULT_HEAD);
+	vhp_cursor_start(&c, e);
 	for (;;) {
 		const struct vring_desc *d = &tab[i];
 		uint64_t addr = vhp_ld64(&d->addr);
@@ -117,7 +119,7 @@ static inline int split_walk(struct vh_vq *vq, struct vh_vq_elem *e, uint16_t he
 			count = 0;
 			continue;
 		}
-		if (vhp_unlikely(vhp_vq_add_buf(vq, e, addr, len, flags & VRING_DESC_F_WRITE) < 0))
+		if (vhp_unlikely(vhp_vq_add_buf(vq, tc, &c, addr, len, flags & VRING_DESC_F_WRITE) < 0))
 			return -EIO;
 		if (!(flags & VRING_DESC_F_NEXT))
 			break;
@@ -125,17 +127,21 @@ static inline int split_walk(struct vh_vq *vq, struct vh_vq_elem *e, uint16_t he
 			return vhp_vq_fail(vq, VH_VQ_FAULT_NEXT);
 		i = next;
 	}
+	vhp_cursor_finish(&c, e);
+	e->id = head;
 	e->ndesc = (uint16_t)(in_table ? ring_count : count);
 	if (vq->in_order)
-		vq->in_len[head] = e->in_len;
+		vq->in_len[head] = c.in_len;
 	return 0;
 }
 
 int vhp_split_pop(struct vh_vq *vq, struct vh_vq_elem *elems, unsigned max)
 {
 	const uint16_t *ring = vq->r.s.avail->ring;
-	uint16_t last = vq->last_avail;
-	unsigned n = (uint16_t)(vq->shadow_avail - last), i;
+	const struct vring_desc *desc = vq->r.s.desc;
+	uint16_t last = vq->last_avail, mask = vq->mask;
+	unsigned n = (uint16_t)(vq->shadow_avail - last), num = vq->num, i;
+	struct vhp_tcache tc;
 
 	/* Heads between last_avail and shadow_avail were covered by an earlier acquire load;
 	 * only when they are used up is the driver's index read again (once per batch). */
@@ -148,10 +154,11 @@ int vhp_split_pop(struct vh_vq *vq, struct vh_vq_elem *elems, unsigned max)
 	}
 	if (n > max)
 		n = max;
+	vhp_tcache_load(&tc, vq->mem);
 	for (i = 0; i < n; i++) {
-		uint16_t head = vhp_ld16(&ring[(uint16_t)(last + i) & vq->mask]);
+		uint16_t head = vhp_ld16(&ring[(uint16_t)(last + i) & mask]);
 
-		if (vhp_unlikely(split_walk(vq, &elems[i], head) < 0))
+		if (vhp_unlikely(split_walk(vq, &tc, desc, num, &elems[i], head) < 0))
 			return -EIO;
 	}
 	vq->last_avail = (uint16_t)(last + n);
@@ -159,18 +166,35 @@ int vhp_split_pop(struct vh_vq *vq, struct vh_vq_elem *elems, unsigned max)
 	return (int)n;
 }
 
+int vhp_split_pop_head(struct vh_vq *vq, uint16_t head, struct vh_vq_elem *e)
+{
+	struct vhp_tcache tc;
+
+	vhp_tcache_load(&tc, vq->mem);
+	if (vhp_unlikely(split_walk(vq, &tc, vq->r.s.desc, vq->num, e, head) < 0))
+		return -EIO;
+	vq->inflight++;
+	return 1;
+}
+
 int vhp_split_push(struct vh_vq *vq, const struct vh_vq_used *used, unsigned n)
 {
+	/* Locals, not vq fields: stores into the ring may alias vq (no strict aliasing). */
 	struct vring_used *u = vq->r.s.used;
+	const uint64_t *in_len = vq->in_order ? vq->in_len : NULL;
 	uint16_t start = vq->used_idx, slot = start, mask = vq->mask;
-	unsigned i;
+	unsigned i, num = vq->num;
 
 	for (i = 0; i < n; i++) {
 		struct vring_used_elem *e;
 
+		/* Entries past the used index are invisible to the driver until the release
+		 * below, so a bad id found midway publishes nothing. */
+		if (vhp_unlikely(used[i].id >= num))
+			return -EINVAL;
 		/* IN_ORDER: a buffer the device filled completely need not get its own entry; the
 		 * next entry written (at the slot of the first buffer of the run) covers it. */
-		if (vq->in_order && i + 1 < n && used[i].len == vq->in_len[used[i].id])
+		if (in_len && i + 1 < n && used[i].len == in_len[used[i].id])
 			continue;
 		e = &u->ring[slot & mask];
 		vhp_st32(&e->id, used[i].id);

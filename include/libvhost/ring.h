@@ -300,6 +300,38 @@ void vh_vq_set_log(struct vh_vq *vq, struct vh_dirty_log *log, uint64_t ring_log
  * negative errno from vh_dirty_log_mark() / -EINVAL without iov_gpa. */
 int vh_vq_log_elem(struct vh_vq *vq, const struct vh_vq_elem *elem, uint64_t len);
 
+/* ---- Resubmission after a restart (inflight tracking) ----------------------------------- */
+
+/* A descriptor as a packed ring holds it (and as a packed inflight record keeps a copy). */
+struct vh_vq_desc {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t id;
+	uint16_t flags;   /* VRING_DESC_F_NEXT / _WRITE / _INDIRECT; packed AVAIL/USED ignored */
+};
+
+/*
+ * Split: re-creates the element of the chain starting at descriptor `head` (a request that was
+ * in flight before a restart, found in the inflight buffer) with the same checks as a pop, and
+ * counts it in flight. The avail position does not move. Returns 1, -EINVAL for a packed ring,
+ * or -EIO (the ring is broken, e.g. head >= num or a bad chain).
+ */
+int vh_vq_pop_head(struct vh_vq *vq, uint16_t head, struct vh_vq_elem *elem);
+
+/*
+ * Packed: re-creates an element from n descriptor copies of one chain (in ring order; all but
+ * the last carry NEXT; an INDIRECT one stands alone), as recorded by inflight tracking. The
+ * buffer id is the last descriptor's. Same checks as a pop, plus the chain shape; the id is
+ * counted in flight (pushing it advances the used position by n). The avail position does not
+ * move. Returns 1, -EINVAL for a split ring, or -EIO (the ring is broken).
+ */
+int vh_vq_pop_descs(struct vh_vq *vq, const struct vh_vq_desc *descs, unsigned n,
+		    struct vh_vq_elem *elem);
+
+/* Packed: copies the ring descriptor at position pos (< num), read once with relaxed loads
+ * (what a pop just walked, for inflight records). -EINVAL for split or pos >= num. */
+int vh_vq_read_desc(const struct vh_vq *vq, unsigned pos, struct vh_vq_desc *d);
+
 /* ---- Copy helpers -------------------------------------------------------------------- */
 
 /*
