@@ -14,5 +14,6 @@
 #include <libvhost/vdpa.h>
 #include <libvhost/memory.h>
 #include <libvhost/ring.h>
+#include <libvhost/driver.h>
 
 #endif
