@@ -221,8 +221,8 @@ int vh_vq_pop_batch(struct vh_vq *vq, struct vh_vq_elem *elems, unsigned max);
  * Returns n completions. Ids must be ones popped and not yet pushed (with IN_ORDER: in pop
  * order). Entries become visible to the driver together (one release store). With IN_ORDER
  * negotiated, runs of completions whose len equals the element's in_len are written as one
- * used entry (the spec's batched form). Returns 0, -EINVAL for an id >= num (nothing
- * published), or -EIO if the ring is broken.
+ * used entry (the spec's batched form). Returns 0, -EINVAL for an id >= num or (packed) an id
+ * not in flight (nothing is published then), or -EIO if the ring is broken.
  */
 int vh_vq_push_batch(struct vh_vq *vq, const struct vh_vq_used *used, unsigned n);
 
