@@ -374,7 +374,9 @@ struct vh_vq_driver_addrs {
 };
 void vh_vq_driver_addrs(const struct vh_vq_driver *d, struct vh_vq_driver_addrs *a);
 
-/* The base a device must start from to continue this ring (SET_VRING_BASE). */
+/* The base a device must start from to continue this ring (SET_VRING_BASE): the position
+ * after the last completed request. Exact when nothing is in flight (a fresh ring, or after
+ * every request completed); requests still in flight are the device's to report. */
 void vh_vq_driver_base(const struct vh_vq_driver *d, struct vh_vq_base *b);
 
 /* One buffer segment in guest memory. */
