@@ -1,0 +1,793 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Back-end framework, per-queue part: starting and stopping a queue, element storage, the data
+ * path (pop / push / notify with dirty logging and inflight tracking), ring faults, and the
+ * memory-table generations that keep old mappings alive while popped elements point into them.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "server_priv.h"
+
+/* Writes an eventfd-style 1. The fds are non-blocking (set when received), so a full pipe or a
+ * saturated counter is dropped instead of stalling a worker. */
+static void fd_signal(int fd)
+{
+	uint64_t one = 1;
+	ssize_t r;
+
+	if (fd < 0)
+		return;
+	do
+		r = write(fd, &one, sizeof(one));
+	while (r < 0 && errno == EINTR);
+}
+
+/* ---- Element storage ---------------------------------------------------------------------
+ * One block per element in flight (at most num): max_iov iovecs and max_iov GPAs. Blocks are
+ * handed out from a LIFO stack, so the hot ones stay in cache and untouched ones never get
+ * memory (the store is a MAP_NORESERVE mapping). Nothing is allocated per request.
+ */
+
+static size_t block_bytes(const struct vh_server_queue *q)
+{
+	return (size_t)q->max_iov * (sizeof(struct iovec) + sizeof(uint64_t));
+}
+
+static struct iovec *block_iov(const struct vh_server_queue *q, unsigned b)
+{
+	return (struct iovec *)(void *)(q->store + (size_t)b * block_bytes(q));
+}
+
+static uint64_t *block_gpa(const struct vh_server_queue *q, unsigned b)
+{
+	return (uint64_t *)(void *)(q->store + (size_t)b * block_bytes(q) +
+				    (size_t)q->max_iov * sizeof(struct iovec));
+}
+
+static int own_storage(const struct vh_server_queue *q, const void *p)
+{
+	const uint8_t *c = p;
+
+	return q->store && c >= q->store && c < q->store + q->store_len;
+}
+
+void vhp_queue_free_storage(struct vh_server_queue *q)
+{
+	free(q->slots);
+	free(q->free_blocks);
+	if (q->store)
+		munmap(q->store, q->store_len);
+	q->slots = NULL;
+	q->free_blocks = NULL;
+	q->store = NULL;
+	q->store_len = 0;
+	q->slots_num = 0;
+	q->nfree = 0;
+}
+
+static int alloc_storage(struct vh_server_queue *q, unsigned num)
+{
+	size_t len = (size_t)num * block_bytes(q);
+	void *m;
+
+	vhp_queue_free_storage(q);
+	q->slots = calloc(num, sizeof(*q->slots));
+	q->free_blocks = calloc(num, sizeof(*q->free_blocks));
+	m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		 -1, 0);
+	if (!q->slots || !q->free_blocks || m == MAP_FAILED) {
+		if (m != MAP_FAILED)
+			munmap(m, len);
+		vhp_queue_free_storage(q);
+		return -ENOMEM;
+	}
+	q->store = m;
+	q->store_len = len;
+	q->slots_num = num;
+	/* Block 0 on top of the stack. */
+	for (unsigned i = 0; i < num; i++)
+		q->free_blocks[i] = (uint16_t)(num - 1 - i);
+	q->nfree = num;
+	return 0;
+}
+
+/* Points the element at block b where the caller gave no storage of its own. Storage of ours
+ * left in a reused element array counts as none. */
+static void elem_prepare(struct vh_server_queue *q, struct vh_vq_elem *e, unsigned b)
+{
+	if (!e->iov || own_storage(q, e->iov)) {
+		e->iov = block_iov(q, b);
+		e->iov_cap = q->max_iov;
+	}
+	if (!e->iov_gpa || own_storage(q, e->iov_gpa)) {
+		e->iov_gpa = block_gpa(q, b);
+		if (e->iov_cap > q->max_iov)
+			e->iov_cap = q->max_iov;
+	}
+}
+
+/* Records a popped element under its id. Fails if the id is already in flight (a split driver
+ * that put one head in the avail ring twice). */
+static int slot_take(struct vh_server_queue *q, const struct vh_vq_elem *e, unsigned b)
+{
+	struct vhp_slot *sl = &q->slots[e->id];
+
+	if (sl->busy)
+		return -1;
+	sl->busy = 1;
+	sl->iov = e->iov;
+	sl->iov_gpa = e->iov_gpa;
+	sl->out_num = e->out_num;
+	sl->in_num = e->in_num;
+	sl->in_len = e->in_len;
+	sl->gen = q->gen;
+	sl->block = (uint16_t)b;
+	sl->ndesc = e->ndesc;
+	q->cur_pending++;
+	return 0;
+}
+
+static void slot_release(struct vh_server_queue *q, unsigned id)
+{
+	struct vhp_slot *sl = &q->slots[id];
+
+	sl->busy = 0;
+	if (sl->gen == q->gen) {
+		q->cur_pending--;
+	} else {
+		for (unsigned k = 0; k < q->nold; k++) {
+			if (q->old[k].gen != sl->gen)
+				continue;
+			if (--q->old[k].pending == 0)
+				__atomic_store_n(&q->s->reclaim, 1, __ATOMIC_RELEASE);
+			break;
+		}
+	}
+	q->free_blocks[q->nfree++] = sl->block;
+}
+
+/* ---- Faults -------------------------------------------------------------------------------- */
+
+void vhp_queue_mark_broken(struct vh_server_queue *q, const char *why)
+{
+	struct vh_server *s = q->s;
+
+	if (q->broken)
+		return;
+	__atomic_store_n(&q->broken, 1, __ATOMIC_RELAXED);
+	vhp_stat_add(&q->st.faults, 1);
+	__atomic_store_n(&s->needs_reset, 1, __ATOMIC_RELEASE);
+	vhp_err(SLOG(s), "server: queue %u broken (%s): device needs reset", q->idx, why);
+	if (q->err_fd >= 0)
+		fd_signal(q->err_fd);
+	else if (q->err_inband)
+		(void)vh_backend_send_vring_err(s->be, q->idx);
+}
+
+static void ring_fault(struct vh_server_queue *q)
+{
+	vhp_queue_mark_broken(q, q->vq ? vh_vq_fault_name(vh_vq_fault(q->vq)) : "ring error");
+}
+
+/* ---- Logging ------------------------------------------------------------------------------- */
+
+static uint64_t ring_log_gpa(const struct vh_server_queue *q)
+{
+	uint64_t gpa;
+
+	/* Packed rings write used descriptors into the descriptor ring: log relative to it.
+	 * Split rings log the used ring at the address the front-end gave for it. */
+	if (q->packed && q->ring_mem &&
+	    vh_memory_uaddr_to_gpa(q->ring_mem, q->addr.desc_user_addr, 16ull * q->num, &gpa) == 0)
+		return gpa;
+	return q->addr.log_guest_addr;
+}
+
+void vhp_queue_apply_log(struct vh_server_queue *q)
+{
+	struct vh_server *s = q->s;
+	int on = s->log_all && s->dlog && s->dlog->bitmap;
+
+	q->dlog = on ? s->dlog : NULL;
+	if (!q->vq)
+		return;
+	if (on && (q->addr.flags & VH_BIT(VH_VRING_F_LOG)))
+		vh_vq_set_log(q->vq, s->dlog, ring_log_gpa(q));
+	else
+		vh_vq_set_log(q->vq, NULL, 0);
+}
+
+/* Marks the bytes written into each completed element's device-writable pieces. */
+static void log_buffers(struct vh_server_queue *q, const struct vh_vq_used *used, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		const struct vhp_slot *sl = &q->slots[used[i].id];
+		uint64_t len = used[i].len < sl->in_len ? used[i].len : sl->in_len;
+
+		for (uint32_t k = sl->out_num; k < sl->out_num + sl->in_num && len > 0; k++) {
+			uint64_t l = sl->iov[k].iov_len < len ? sl->iov[k].iov_len : len;
+
+			if (vh_dirty_log_mark(q->dlog, sl->iov_gpa[k], l) == -ERANGE)
+				vhp_warn(SLOG(q->s), "server: queue %u: write at 0x%llx is past the "
+					 "dirty log", q->idx, (unsigned long long)sl->iov_gpa[k]);
+			len -= l;
+			q->logged = 1;
+		}
+	}
+}
+
+/* ---- Data path ---------------------------------------------------------------------------- */
+
+static int pop_locked(struct vh_server_queue *q, struct vh_vq_elem *elems, unsigned max)
+{
+	struct vh_vq_base b0 = { 0 };
+	unsigned n = 0, room, i;
+	int r;
+
+	if (!q->vq)
+		return 0;
+	if (q->broken)
+		return -EIO;
+	/* Requests in flight before a restart come back first, in their original order. */
+	while (n < max && q->inf.resub_pos < q->inf.resub_n && q->nfree > 0) {
+		unsigned b = q->free_blocks[q->nfree - 1];
+
+		elem_prepare(q, &elems[n], b);
+		r = vhp_inflight_resubmit(q, &elems[n]);
+		if (r < 0) {
+			ring_fault(q);
+			return -EIO;
+		}
+		if (r == 0)
+			break;
+		if (slot_take(q, &elems[n], b)) {
+			vhp_queue_mark_broken(q, "inflight buffer names one request twice");
+			return -EIO;
+		}
+		q->nfree--;
+		n++;
+	}
+	if (q->inf.resub_pos < q->inf.resub_n)
+		goto out;
+	room = max - n;
+	if (room > q->nfree)
+		room = q->nfree;
+	if (room == 0)
+		goto out;
+	for (i = 0; i < room; i++)
+		elem_prepare(q, &elems[n + i], q->free_blocks[q->nfree - 1 - i]);
+	if (q->inf.region && q->packed)
+		vh_vq_get_base(q->vq, &b0);
+	r = vh_vq_pop_batch(q->vq, elems + n, room);
+	if (r < 0) {
+		ring_fault(q);
+		return -EIO;
+	}
+	for (i = 0; i < (unsigned)r; i++) {
+		if (slot_take(q, &elems[n + i], q->free_blocks[q->nfree - 1 - i])) {
+			q->nfree -= i;
+			vhp_queue_mark_broken(q, "head made available twice");
+			return -EIO;
+		}
+	}
+	q->nfree -= (unsigned)r;
+	if (q->inf.region)
+		vhp_inflight_pop(q, elems + n, (unsigned)r, b0.last_avail_idx, b0.avail_wrap);
+	n += (unsigned)r;
+out:
+	if (n)
+		vhp_stat_add(&q->st.popped, n);
+	return (int)n;
+}
+
+int vh_server_queue_pop(struct vh_server_queue *q, struct vh_vq_elem *elems, unsigned max)
+{
+	int taken, r;
+
+	if (!q || (!elems && max))
+		return -EINVAL;
+	taken = vhp_q_lock_auto(q);
+	r = pop_locked(q, elems, max);
+	vhp_q_unlock_auto(q, taken);
+	return r;
+}
+
+int vh_server_queue_push_locked(struct vh_server_queue *q, const struct vh_vq_used *used,
+				unsigned n)
+{
+	unsigned i;
+	int r;
+
+	if (!q || (!used && n))
+		return -EINVAL;
+	if (!q->vq)
+		return -EINVAL; /* stopped: the elements were given up at queue_stop */
+	if (q->broken)
+		return -EIO;
+	if (n == 0)
+		return 0;
+	/* Only elements in flight, each once: a bad id publishes nothing. */
+	for (i = 0; i < n; i++) {
+		uint32_t id = used[i].id;
+
+		if (id >= q->slots_num || !q->slots[id].busy || q->slots[id].mark)
+			break;
+		q->slots[id].mark = 1;
+	}
+	for (unsigned k = 0; k < i; k++)
+		q->slots[used[k].id].mark = 0;
+	if (i < n)
+		return -EINVAL;
+	if (q->dlog)
+		log_buffers(q, used, n);
+	if (q->inf.region)
+		vhp_inflight_push_begin(q, used, n);
+	r = vh_vq_push_batch(q->vq, used, n);
+	if (r < 0) {
+		if (r == -EIO)
+			ring_fault(q);
+		return r;
+	}
+	if (q->inf.region)
+		vhp_inflight_push_end(q, used, n);
+	for (i = 0; i < n; i++)
+		slot_release(q, used[i].id);
+	vhp_stat_add(&q->st.pushed, n);
+	if (q->logged) {
+		/* SET_LOG_FD: tell the front-end the log changed. */
+		fd_signal(__atomic_load_n(&q->s->log_fd, __ATOMIC_RELAXED));
+		q->logged = 0;
+	}
+	return 0;
+}
+
+int vh_server_queue_push(struct vh_server_queue *q, const struct vh_vq_used *used, unsigned n)
+{
+	int taken, r;
+
+	if (!q)
+		return -EINVAL;
+	taken = vhp_q_lock_auto(q);
+	r = vh_server_queue_push_locked(q, used, n);
+	vhp_q_unlock_auto(q, taken);
+	return r;
+}
+
+int vh_server_queue_notify(struct vh_server_queue *q)
+{
+	int taken, r = 0;
+
+	if (!q)
+		return -EINVAL;
+	taken = vhp_q_lock_auto(q);
+	if (q->vq && !q->broken) {
+		r = vh_vq_should_notify(q->vq);
+		if (r > 0) {
+			if (q->call_fd >= 0)
+				fd_signal(q->call_fd);
+			else if (q->call_inband)
+				(void)vh_backend_send_vring_call(q->s->be, q->idx);
+			vhp_stat_add(&q->st.notifies, 1);
+			r = 1;
+		} else if (r < 0) {
+			ring_fault(q);
+		}
+	}
+	vhp_q_unlock_auto(q, taken);
+	return r;
+}
+
+/* ---- Running a queue ---------------------------------------------------------------------- */
+
+static void drain_kick(struct vh_server_queue *q)
+{
+	uint64_t v;
+	int got = 0;
+
+	/* An eventfd drains in one read; other fd types are bounded to a few reads per wakeup. */
+	for (int k = 0; k < 4; k++) {
+		ssize_t r = read(q->kick_fd, &v, sizeof(v));
+
+		if (r == (ssize_t)sizeof(v)) {
+			got = 1;
+			continue;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		break;
+	}
+	if (got)
+		vhp_stat_add(&q->st.kicks, 1);
+}
+
+int vhp_queue_run(struct vh_server_queue *q, int drain, int any)
+{
+	struct vh_server *s = q->s;
+	int taken = vhp_q_lock_auto(q);
+
+	if (drain && q->kick_fd >= 0)
+		drain_kick(q);
+	if (!q->runnable || (q->broken && !any)) {
+		vhp_q_unlock_auto(q, taken);
+		return -EAGAIN;
+	}
+	s->ops.process(s->opaque, q);
+	vhp_q_unlock_auto(q, taken);
+	return 0;
+}
+
+void vhp_queue_self_kick(struct vh_server_queue *q)
+{
+	int fd;
+
+	vhp_q_lock(q);
+	fd = q->runnable ? q->kick_fd : -1;
+	vhp_q_unlock(q);
+	fd_signal(fd);
+}
+
+/* ---- Start / stop -------------------------------------------------------------------------- */
+
+/* Drops everything a started queue holds; the memory references go to refs[] for the caller
+ * to release after unlocking. Lock held. */
+static unsigned teardown_locked(struct vh_server_queue *q, struct vh_memory **refs)
+{
+	unsigned n = 0;
+
+	vh_vq_free(q->vq);
+	q->vq = NULL;
+	q->runnable = 0;
+	if (q->mem)
+		refs[n++] = q->mem;
+	if (q->ring_mem)
+		refs[n++] = q->ring_mem;
+	for (unsigned k = 0; k < q->nold; k++)
+		refs[n++] = q->old[k].mem;
+	q->mem = NULL;
+	q->ring_mem = NULL;
+	q->nold = 0;
+	q->cur_pending = 0;
+	q->dlog = NULL;
+	q->logged = 0;
+	q->kick_fd = -1;
+	q->kick_poll = 0;
+	vhp_inflight_queue_stop(q);
+	vhp_queue_free_storage(q);
+	return n;
+}
+
+static void unref_all(struct vh_memory **refs, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		vh_memory_unref(refs[i]);
+}
+
+int vhp_queue_start(struct vh_server *s, unsigned idx, int kick_fd, int poll)
+{
+	struct vh_server_queue *q = &s->queues[idx];
+	struct vh_memory *refs[2 + VHP_SERVER_MAX_OLD_TABLES];
+	struct vh_backend_vring vr;
+	struct vh_vq_config cfg;
+	struct vh_vq *vq = NULL;
+	uint64_t features = __atomic_load_n(&s->features, __ATOMIC_RELAXED);
+	int r;
+
+	if (q->vq) {
+		/* A new kick fd for a running ring. */
+		vhp_q_lock(q);
+		vhp_run_unwatch(q, VHP_SRC_KICK);
+		q->kick_fd = kick_fd;
+		q->kick_poll = poll;
+		__atomic_store_n(&q->polled, poll, __ATOMIC_RELAXED);
+		if (kick_fd >= 0)
+			(void)vhp_run_watch(q, VHP_SRC_KICK, kick_fd);
+		vhp_q_unlock(q);
+		vhp_run_wake(q);
+		vhp_queue_self_kick(q);
+		return 0;
+	}
+	r = vh_backend_get_vring(s->be, idx, &vr);
+	if (r)
+		return r;
+	if (vr.num == 0) {
+		vhp_warn(SLOG(s), "server: queue %u: kick before SET_VRING_NUM", idx);
+		return -EINVAL;
+	}
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.num = vr.num;
+	cfg.features = features;
+	cfg.addr_kind = VH_VQ_ADDR_UADDR;
+	cfg.desc_addr = vr.addr.desc_user_addr;
+	cfg.driver_addr = vr.addr.avail_user_addr;
+	cfg.device_addr = vr.addr.used_user_addr;
+	cfg.base.last_avail_idx = vr.base.last_avail_idx;
+	cfg.base.used_idx = vr.base.last_used_idx;
+	cfg.base.avail_wrap = vr.base.avail_wrap_counter;
+	cfg.base.used_wrap = vr.base.used_wrap_counter;
+	cfg.mem = s->mem;
+	cfg.max_indirect = q->max_iov < VH_VQ_MAX_SIZE ? q->max_iov : VH_VQ_MAX_SIZE;
+	cfg.log = SLOG(s);
+	r = vh_vq_new(&vq, &cfg);
+	if (r) {
+		vhp_warn(SLOG(s), "server: queue %u: ring of %u at desc 0x%llx avail 0x%llx used "
+			 "0x%llx not usable: %d", idx, vr.num,
+			 (unsigned long long)cfg.desc_addr, (unsigned long long)cfg.driver_addr,
+			 (unsigned long long)cfg.device_addr, r);
+		return r;
+	}
+
+	vhp_q_lock(q);
+	__atomic_store_n(&q->num, vr.num, __ATOMIC_RELAXED);
+	q->packed = (features & VH_BIT(VH_F_RING_PACKED)) != 0;
+	q->addr = vr.addr;
+	__atomic_store_n(&q->broken, 0, __ATOMIC_RELAXED);
+	r = alloc_storage(q, vr.num);
+	vhp_q_unlock(q);
+	if (r) {
+		vh_vq_free(vq);
+		return r;
+	}
+	r = vhp_inflight_queue_start(q, vq, &cfg.base);
+	if (r == 1) {
+		/* Requests were in flight: the ring resumes after them. */
+		vh_vq_free(vq);
+		vq = NULL;
+		r = vh_vq_new(&vq, &cfg);
+		if (r) {
+			vhp_warn(SLOG(s), "server: queue %u: ring not usable at the recovered "
+				 "position: %d", idx, r);
+			vhp_q_lock(q);
+			vhp_inflight_queue_stop(q);
+			vhp_queue_free_storage(q);
+			vhp_q_unlock(q);
+			return r;
+		}
+	}
+
+	vhp_q_lock(q);
+	q->vq = vq;
+	q->mem = vh_memory_ref(s->mem);
+	q->ring_mem = vh_memory_ref(s->mem);
+	q->gen = s->mem_gen;
+	q->cur_pending = 0;
+	q->nold = 0;
+	q->kick_fd = kick_fd;
+	q->kick_poll = poll;
+	q->runnable = 0;
+	vhp_queue_apply_log(q);
+	vhp_q_unlock(q);
+
+	if (s->ops.queue_start) {
+		r = s->ops.queue_start(s->opaque, q);
+		if (r) {
+			unsigned n;
+
+			vhp_warn(SLOG(s), "server: queue %u: the device refused to start: %d", idx, r);
+			vhp_q_lock(q);
+			n = teardown_locked(q, refs);
+			vhp_q_unlock(q);
+			unref_all(refs, n);
+			return r < 0 ? r : -EIO;
+		}
+	}
+	vhp_q_lock(q);
+	q->runnable = 1;
+	if (kick_fd >= 0)
+		(void)vhp_run_watch(q, VHP_SRC_KICK, kick_fd);
+	if (q->watch_fd >= 0)
+		(void)vhp_run_watch(q, VHP_SRC_WATCH, q->watch_fd);
+	__atomic_store_n(&q->polled, poll, __ATOMIC_RELAXED);
+	vhp_q_unlock(q);
+	vhp_info(SLOG(s), "server: queue %u started (%s, %u entries%s)", idx,
+		 q->packed ? "packed" : "split", q->num, poll ? ", polled" : "");
+	/* Buffers may be waiting already: look without waiting for a kick. */
+	vhp_run_wake(q);
+	vhp_queue_self_kick(q);
+	return 0;
+}
+
+int vhp_queue_stop(struct vh_server *s, unsigned idx, struct vh_vq_base *base)
+{
+	struct vh_server_queue *q = &s->queues[idx];
+	struct vh_memory *refs[2 + VHP_SERVER_MAX_OLD_TABLES];
+	unsigned n;
+
+	vhp_q_lock(q);
+	if (!q->vq) {
+		vhp_q_unlock(q);
+		return -ENOENT;
+	}
+	/* From here no worker enters process: it ran only under the lock we now hold. */
+	q->runnable = 0;
+	__atomic_store_n(&q->polled, 0, __ATOMIC_RELAXED);
+	vhp_run_unwatch(q, VHP_SRC_KICK);
+	vhp_run_unwatch(q, VHP_SRC_WATCH);
+	vhp_q_unlock(q);
+	/* Unlocked, so the device may complete requests from its own threads while it waits. */
+	if (s->ops.queue_stop)
+		s->ops.queue_stop(s->opaque, q);
+	vhp_q_lock(q);
+	if (base)
+		vh_vq_get_base(q->vq, base);
+	n = teardown_locked(q, refs);
+	vhp_q_unlock(q);
+	unref_all(refs, n);
+	vhp_info(SLOG(s), "server: queue %u stopped", idx);
+	return 0;
+}
+
+/* ---- Memory table changes ----------------------------------------------------------------- */
+
+/* Whether the ring areas stay at the same host address through the same mapping in b, so the
+ * ring's pointers (taken from a) remain valid. */
+static int ring_stays(const struct vh_server_queue *q, const struct vh_memory *a,
+		      const struct vh_memory *b)
+{
+	struct vh_vring_layout lay;
+	const uint64_t ua[3] = { q->addr.desc_user_addr, q->addr.avail_user_addr,
+				 q->addr.used_user_addr };
+	size_t sz[3];
+
+	if (vh_vring_layout(q->num, q->packed ? VH_VQ_F_RING_PACKED : 0, &lay))
+		return 0;
+	sz[0] = lay.desc_size;
+	sz[1] = lay.driver_size;
+	sz[2] = lay.device_size;
+	for (int i = 0; i < 3; i++) {
+		uint64_t gpa;
+
+		if (vh_memory_uaddr_to_gpa(a, ua[i], sz[i], &gpa) ||
+		    !vh_memory_same_host(a, b, gpa, sz[i]))
+			return 0;
+	}
+	return 1;
+}
+
+int vhp_queue_set_memory(struct vh_server *s, struct vh_memory *mem)
+{
+	struct vh_memory *old = s->mem;
+	unsigned i;
+
+	vhp_queue_reclaim(s);
+	for (i = 0; i < s->nq; i++) {
+		struct vh_server_queue *q = &s->queues[i];
+		int full;
+
+		vhp_q_lock(q);
+		full = q->vq && q->nold >= VHP_SERVER_MAX_OLD_TABLES;
+		vhp_q_unlock(q);
+		if (full) {
+			vhp_warn(SLOG(s), "server: queue %u holds requests across %u memory tables; "
+				 "refusing another change", i, q->nold);
+			return -EBUSY;
+		}
+	}
+	s->mem = mem;
+	s->mem_gen++;
+	for (i = 0; i < s->nq; i++) {
+		struct vh_server_queue *q = &s->queues[i];
+		struct vh_memory *drop[2];
+		unsigned nd = 0;
+
+		vhp_q_lock(q);
+		if (q->vq) {
+			if (ring_stays(q, q->ring_mem, mem)) {
+				drop[nd++] = q->ring_mem;
+				q->ring_mem = vh_memory_ref(mem);
+			} else {
+				/* The old mapping stays alive with ring_mem until the stop. */
+				vhp_queue_mark_broken(q, "ring memory removed or remapped");
+			}
+			if (q->cur_pending) {
+				/* Popped elements point into q->mem: keep it until they are pushed. */
+				q->old[q->nold].mem = q->mem;
+				q->old[q->nold].gen = q->gen;
+				q->old[q->nold].pending = q->cur_pending;
+				q->nold++;
+			} else {
+				drop[nd++] = q->mem;
+			}
+			q->mem = vh_memory_ref(mem);
+			q->gen = s->mem_gen;
+			q->cur_pending = 0;
+			vh_vq_set_memory(q->vq, mem);
+		}
+		vhp_q_unlock(q);
+		unref_all(drop, nd);
+	}
+	vh_memory_unref(old);
+	return 0;
+}
+
+void vhp_queue_reclaim(struct vh_server *s)
+{
+	if (!__atomic_exchange_n(&s->reclaim, 0, __ATOMIC_ACQ_REL))
+		return;
+	for (unsigned i = 0; i < s->nq; i++) {
+		struct vh_server_queue *q = &s->queues[i];
+		struct vh_memory *drop[VHP_SERVER_MAX_OLD_TABLES];
+		unsigned nd = 0, k, w = 0;
+
+		vhp_q_lock(q);
+		for (k = 0; k < q->nold; k++) {
+			if (q->old[k].pending == 0)
+				drop[nd++] = q->old[k].mem;
+			else
+				q->old[w++] = q->old[k];
+		}
+		q->nold = w;
+		vhp_q_unlock(q);
+		unref_all(drop, nd);
+	}
+}
+
+/* ---- Accessors ------------------------------------------------------------------------------ */
+
+unsigned vh_server_queue_index(const struct vh_server_queue *q)
+{
+	return q ? q->idx : 0;
+}
+
+struct vh_server *vh_server_queue_server(const struct vh_server_queue *q)
+{
+	return q ? q->s : NULL;
+}
+
+void *vh_server_queue_get_priv(const struct vh_server_queue *q)
+{
+	return q ? __atomic_load_n(&q->priv, __ATOMIC_ACQUIRE) : NULL;
+}
+
+void vh_server_queue_set_priv(struct vh_server_queue *q, void *priv)
+{
+	if (q)
+		__atomic_store_n(&q->priv, priv, __ATOMIC_RELEASE);
+}
+
+int vh_server_queue_enabled(const struct vh_server_queue *q)
+{
+	return q ? __atomic_load_n(&q->enabled, __ATOMIC_RELAXED) : 0;
+}
+
+unsigned vh_server_queue_size(const struct vh_server_queue *q)
+{
+	return q ? __atomic_load_n(&q->num, __ATOMIC_RELAXED) : 0;
+}
+
+int vh_server_queue_is_broken(const struct vh_server_queue *q)
+{
+	return q && __atomic_load_n(&q->broken, __ATOMIC_RELAXED) ? -EIO : 0;
+}
+
+void vh_server_queue_get_stats(const struct vh_server_queue *q, struct vh_server_queue_stats *st)
+{
+	if (!st)
+		return;
+	memset(st, 0, sizeof(*st));
+	if (!q)
+		return;
+	st->popped = __atomic_load_n(&q->st.popped, __ATOMIC_RELAXED);
+	st->pushed = __atomic_load_n(&q->st.pushed, __ATOMIC_RELAXED);
+	st->notifies = __atomic_load_n(&q->st.notifies, __ATOMIC_RELAXED);
+	st->kicks = __atomic_load_n(&q->st.kicks, __ATOMIC_RELAXED);
+	st->faults = __atomic_load_n(&q->st.faults, __ATOMIC_RELAXED);
+}
+
+int vh_server_queue_watch_fd(struct vh_server_queue *q, int fd)
+{
+	int taken, r = 0;
+
+	if (!q)
+		return -EINVAL;
+	taken = vhp_q_lock_auto(q);
+	vhp_run_unwatch(q, VHP_SRC_WATCH);
+	q->watch_fd = fd < 0 ? -1 : fd;
+	if (fd >= 0 && q->runnable)
+		r = vhp_run_watch(q, VHP_SRC_WATCH, fd);
+	vhp_q_unlock_auto(q, taken);
+	return r;
+}
