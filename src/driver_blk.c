@@ -612,6 +612,9 @@ static int run_one(struct vh_blk *b, unsigned q, const struct vh_blk_req *rq)
 
 	if (!b || q >= b->nq)
 		return -EINVAL;
+	r = vh_driver_error(b->drv);
+	if (r)
+		return r;
 	if (vh_blk_inflight(b, q))
 		return -EBUSY;
 	r = vh_blk_submit(b, q, rq, 1);
