@@ -423,6 +423,7 @@ int vh_driver_start(struct vh_driver *d, const struct vh_driver_queues *qs)
 			goto fail;
 		}
 	}
+	r = 0;
 	if (vh_device_transport(d->dev) == VH_TRANSPORT_VDPA) {
 		r = vh_vdpa_driver_ok(d->dev);
 	} else if (d->has_status) {
