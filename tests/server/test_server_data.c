@@ -1,0 +1,511 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Data both ways through a vh_server driven by libvhost's front-end: split and packed rings
+ * (with EVENT_IDX, indirect, IN_ORDER), over a socketpair and over a socket path, several
+ * queues on two worker threads with traffic on all of them at once, the event-loop agnostic
+ * API, NOFD (polled) kicks, busy-poll, and client mode with reconnect. Every response byte and
+ * length is checked by the driver, every request payload byte by the device; fd and mapping
+ * counts return to their baseline.
+ */
+#include "srvtest.h"
+
+static void check_clean(struct tsrv *t, struct tdrv *dr)
+{
+	for (unsigned i = 0; i < dr->nq; i++) {
+		CHECK_EQ(dr->q[i].bad, 0);
+		CHECK_EQ(t->dev.q[i].bad, 0);
+		CHECK_EQ(t->dev.q[i].pop_errors, 0);
+	}
+}
+
+static void status_ok(struct tdrv *dr)
+{
+	uint8_t st = 0xff;
+
+	if (!(dr->pf & VH_BIT(VH_USER_PROTOCOL_F_STATUS)))
+		return;
+	CHECK_EQ(vh_frontend_get_status(dr->fe, &st), 0);
+	CHECK_EQ(st & 0x40, 0);
+}
+
+/* One queue over a socketpair: handshake, traffic, stats, disconnect. */
+static void one_queue(const struct tdrv_cfg *dc, unsigned nthreads, unsigned total)
+{
+	struct t_baseline b = t_baseline();
+	struct tsrv_cfg sc = { .nq = 1, .nthreads = nthreads };
+	struct vh_server_queue_stats st;
+	struct tsrv t;
+	struct tdrv dr;
+
+	CHECK_EQ(tsrv_create(&t, &sc), 0);
+	tdrv_init(&dr, dc);
+	CHECK_EQ(tdrv_socketpair(&dr, &t), 0);
+	tsrv_run(&t);
+	CHECK_EQ(tdrv_handshake(&dr, 0), 0);
+	CHECK_EQ(tdrv_traffic(&dr, 0, total, 32), 0);
+	CHECK_EQ(dr.q[0].done, total);
+	CHECK(dr.q[0].calls > 0);
+	check_clean(&t, &dr);
+	status_ok(&dr);
+	vh_server_queue_get_stats(vh_server_get_queue(t.s, 0), &st);
+	CHECK_EQ(st.popped, total);
+	CHECK_EQ(st.pushed, total);
+	CHECK(st.notifies > 0);
+	CHECK_EQ(st.faults, 0);
+	CHECK_EQ(vh_server_queue_size(vh_server_get_queue(t.s, 0)), dc->num);
+	CHECK_EQ(vh_server_features(t.s) & VH_BIT(VH_F_RING_PACKED),
+		 dc->packed ? VH_BIT(VH_F_RING_PACKED) : 0);
+	vh_frontend_free(dr.fe);
+	dr.fe = NULL;
+	/* The only connection went: run() returns by itself. */
+	pthread_join(t.thread, NULL);
+	t.running = 0;
+	CHECK_EQ(t.result, -ECONNRESET);
+	CHECK_EQ(tdev_get(&t.dev, &t.dev.disconnects), 1);
+	CHECK_EQ(tdev_get(&t.dev, &t.dev.q[0].stops), 1);
+	tsrv_destroy(&t);
+	tdrv_fini(&dr);
+	CHECK_BASELINE(b);
+}
+
+static void test_split(void)
+{
+	struct tdrv_cfg c = { .nq = 1, .num = 128, .event_idx = 1 };
+
+	one_queue(&c, 1, 3000);
+}
+
+static void test_split_indirect_noevent(void)
+{
+	struct tdrv_cfg c = { .nq = 1, .num = 64, .indirect = 1 };
+
+	one_queue(&c, 2, 1500);
+}
+
+static void test_split_in_order_regions(void)
+{
+	struct tdrv_cfg c = { .nq = 1, .num = 256, .event_idx = 1, .in_order = 1,
+			      .nregions = 4, .mem_size = 32u << 20 };
+
+	one_queue(&c, 1, 2000);
+}
+
+static void test_packed(void)
+{
+	struct tdrv_cfg c = { .nq = 1, .num = 100, .packed = 1, .event_idx = 1 };
+
+	one_queue(&c, 1, 3000);
+}
+
+static void test_packed_indirect_in_order(void)
+{
+	struct tdrv_cfg c = { .nq = 1, .num = 64, .packed = 1, .indirect = 1, .in_order = 1 };
+
+	one_queue(&c, 2, 1500);
+}
+
+/* ---- Several queues on two workers, traffic on all at once -------------------------------- */
+
+struct mq_arg {
+	struct tdrv *dr;
+	unsigned q;
+	unsigned total;
+	int r;
+};
+
+static void *mq_traffic(void *arg)
+{
+	struct mq_arg *a = arg;
+
+	a->r = tdrv_traffic(a->dr, a->q, a->total, 24);
+	return NULL;
+}
+
+static void multiqueue(int packed)
+{
+	struct t_baseline b = t_baseline();
+	struct tsrv_cfg sc = { .nq = 4, .nthreads = 2 };
+	struct tdrv_cfg dc = { .nq = 4, .num = 64, .packed = packed, .event_idx = 1 };
+	struct mq_arg args[4];
+	pthread_t th[4];
+	struct tsrv t;
+	struct tdrv dr;
+
+	CHECK_EQ(tsrv_create(&t, &sc), 0);
+	/* Queues 0 and 2 on worker 1, 1 and 3 on worker 0. */
+	t.queue_thread[0] = 1;
+	t.queue_thread[1] = 0;
+	t.queue_thread[2] = 1;
+	t.queue_thread[3] = 0;
+	t.opts.queue_thread = t.queue_thread;
+	tdrv_init(&dr, &dc);
+	CHECK_EQ(tdrv_socketpair(&dr, &t), 0);
+	tsrv_run(&t);
+	CHECK_EQ(tdrv_handshake(&dr, 0), 0);
+	for (unsigned i = 0; i < 4; i++) {
+		args[i] = (struct mq_arg){ &dr, i, 1500 + i * 100, -1 };
+		pthread_create(&th[i], NULL, mq_traffic, &args[i]);
+	}
+	for (unsigned i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		CHECK_EQ_M(args[i].r, 0, "queue %u", i);
+		CHECK_EQ(dr.q[i].done, args[i].total);
+	}
+	check_clean(&t, &dr);
+	status_ok(&dr);
+	CHECK_EQ(tsrv_join(&t), 0); /* stopped while connected */
+	vh_frontend_free(dr.fe);
+	dr.fe = NULL;
+	tsrv_destroy(&t);
+	tdrv_fini(&dr);
+	CHECK_BASELINE(b);
+}
+
+static void test_multiqueue_split(void)
+{
+	multiqueue(0);
+}
+
+static void test_multiqueue_packed(void)
+{
+	multiqueue(1);
+}
+
+/* ---- Socket path, reconnect in server mode ---------------------------------------------- */
+
+static void test_socket_path_reconnect(void)
+{
+	struct t_baseline b = t_baseline();
+	struct tsrv_cfg sc = { .nq = 2, .nthreads = 2 };
+	struct tdrv_cfg dc = { .nq = 2, .num = 32, .event_idx = 1 };
+	char path[108];
+	struct tsrv t;
+	struct tdrv dr;
+
+	t_sock_path(path, sizeof(path), "srv");
+	CHECK_EQ(tsrv_create(&t, &sc), 0);
+	CHECK_EQ(vh_server_listen(t.s, path), 0);
+	tdrv_init(&dr, &dc);
+	tsrv_run(&t);
+	for (int round = 0; round < 3; round++) {
+		CHECK_EQ(tdrv_connect(&dr, path), 0);
+		/* The rings continue where the last connection left them (all completed). */
+		CHECK_EQ(tdrv_handshake(&dr, 0), 0);
+		for (unsigned i = 0; i < 2; i++)
+			CHECK_EQ(tdrv_traffic(&dr, i, 500, 16), 0);
+		vh_frontend_free(dr.fe);
+		dr.fe = NULL;
+		/* The server notices, stops the queues and serves the next connection. */
+		for (int k = 0; k < 400 && tdev_get(&t.dev, &t.dev.disconnects) < (unsigned)round + 1;
+		     k++)
+			t_sleep_ms(10);
+		CHECK_EQ(tdev_get(&t.dev, &t.dev.disconnects), round + 1);
+	}
+	CHECK_EQ(dr.q[0].done, 1500);
+	CHECK_EQ(dr.q[1].done, 1500);
+	CHECK_EQ(tdev_get(&t.dev, &t.dev.q[0].starts), 3);
+	check_clean(&t, &dr);
+	CHECK_EQ(tsrv_join(&t), 0);
+	tsrv_destroy(&t);
+	CHECK_EQ(access(path, F_OK), -1); /* the socket file went with the server */
+	tdrv_fini(&dr);
+	CHECK_BASELINE(b);
+}
+
+/* ---- Client mode with reconnect ------------------------------------------------------------ */
+
+static void test_client_mode_reconnect(void)
+{
+	struct t_baseline b = t_baseline();
+	struct tsrv_cfg sc = { .nq = 1, .nthreads = 1, .reconnect = 1 };
+	struct tdrv_cfg dc = { .nq = 1, .num = 32, .packed = 1, .event_idx = 1 };
+	struct vh_frontend_config fc = t_fe_cfg();
+	char path[108];
+	struct tsrv t;
+	struct tdrv dr;
+	int lfd;
+
+	t_sock_path(path, sizeof(path), "cli");
+	lfd = vh_socket_listen(path);
+	CHECK(lfd >= 0);
+	CHECK_EQ(tsrv_create(&t, &sc), 0);
+	CHECK_EQ(vh_server_connect(t.s, path), 0);
+	tdrv_init(&dr, &dc);
+	tsrv_run(&t);
+	for (int round = 0; round < 2; round++) {
+		int fd;
+
+		CHECK(t_wait_readable(lfd, T_WAIT_MS));
+		fd = vh_socket_accept(lfd);
+		CHECK(fd >= 0);
+		CHECK_EQ(vh_frontend_new(&dr.fe, fd, &fc), 0);
+		CHECK_EQ(tdrv_handshake(&dr, 0), 0);
+		CHECK_EQ(tdrv_traffic(&dr, 0, 400, 16), 0);
+		vh_frontend_free(dr.fe);
+		dr.fe = NULL;
+	}
+	CHECK_EQ(dr.q[0].done, 800);
+	check_clean(&t, &dr);
+	CHECK_EQ(tsrv_join(&t), 0);
+	tsrv_destroy(&t);
+	close(lfd);
+	unlink(path);
+	tdrv_fini(&dr);
+	CHECK_BASELINE(b);
+}
+
+/* Client mode without reconnect: run() returns when the front-end goes. */
+static void test_client_mode_no_reconnect(void)
+{
+	struct t_baseline b = t_baseline();
+	struct tsrv_cfg sc = { .nq = 1, .nthreads = 1 };
+	struct tdrv_cfg dc = { .nq = 1, .num = 16 };
+	struct vh_frontend_config fc = t_fe_cfg();
+	char path[108];
+	struct tsrv t;
+	struct tdrv dr;
+	int lfd, fd;
+
+	t_sock_path(path, sizeof(path), "cli1");
+	lfd = vh_socket_listen(path);
+	CHECK(lfd >= 0);
+	CHECK_EQ(tsrv_create(&t, &sc), 0);
+	CHECK_EQ(vh_server_connect(t.s, path), 0);
+	tdrv_init(&dr, &dc);
+	tsrv_run(&t);
+	fd = vh_socket_accept(lfd);
+	if (fd < 0 && t_wait_readable(lfd, T_WAIT_MS))
+		fd = vh_socket_accept(lfd);
+	CHECK(fd >= 0);
+	CHECK_EQ(vh_frontend_new(&dr.fe, fd, &fc), 0);
+	CHECK_EQ(tdrv_handshake(&dr, 0), 0);
+	CHECK_EQ(tdrv_traffic(&dr, 0, 100, 8), 0);
+	vh_frontend_free(dr.fe);
+	dr.fe = NULL;
+	pthread_join(t.thread, NULL);
+	t.running = 0;
+	CHECK_EQ(t.result, -ECONNRESET);
+	tsrv_destroy(&t);
+	close(lfd);
+	unlink(path);
+	tdrv_fini(&dr);
+	CHECK_BASELINE(b);
+}
+
+/* ---- Event-loop agnostic use ---------------------------------------------------------------- */
+
+struct agn {
+	struct vh_server *s;
+	unsigned nq;
+	int stop;
+	unsigned dispatches, runs;
+};
+
+static void *agn_main(void *arg)
+{
+	struct agn *a = arg;
+
+	while (!__atomic_load_n(&a->stop, __ATOMIC_ACQUIRE)) {
+		struct pollfd p[1 + T_MAXQ];
+		unsigned map[1 + T_MAXQ], n = 0;
+
+		p[n].fd = vh_server_control_fd(a->s);
+		p[n].events = POLLIN;
+		map[n++] = UINT32_MAX;
+		for (unsigned i = 0; i < a->nq; i++) {
+			int fd = vh_server_queue_fd(a->s, i);
+
+			if (fd >= 0) {
+				p[n].fd = fd;
+				p[n].events = POLLIN;
+				map[n++] = i;
+			}
+		}
+		if (poll(p, n, 10) < 0)
+			continue;
+		for (unsigned k = 0; k < n; k++) {
+			if (!(p[k].revents & POLLIN))
+				continue;
+			if (map[k] == UINT32_MAX) {
+				vh_server_dispatch(a->s);
+				a->dispatches++;
+				break; /* queue fds may have changed */
+			}
+			if (vh_server_run_queue(a->s, map[k]) == 0)
+				a->runs++;
+		}
+		for (unsigned i = 0; i < a->nq; i++)
+			if (vh_server_queue_polled(a->s, i))
+				vh_server_run_queue(a->s, i);
+	}
+	return NULL;
+}
+
+static void agnostic(int nofd)
+{
+	struct t_baseline b = t_baseline();
+	struct tsrv_cfg sc = { .nq = 2 };
+	struct tdrv_cfg dc = { .nq = 2, .num = 64, .event_idx = 1 };
+	struct agn a = { 0 };
+	pthread_t th;
+	struct tsrv t;
+	struct tdrv dr;
+
+	CHECK_EQ(tsrv_create(&t, &sc), 0);
+	t.dev.s = t.s;
+	tdrv_init(&dr, &dc);
+	CHECK_EQ(tdrv_socketpair(&dr, &t), 0);
+	a.s = t.s;
+	a.nq = 2;
+	pthread_create(&th, NULL, agn_main, &a);
+	CHECK_EQ(tdrv_handshake(&dr, nofd ? TDRV_NOFD_KICK : 0), 0);
+	CHECK_EQ(vh_server_queue_polled(t.s, 0), nofd);
+	CHECK_EQ(vh_server_queue_fd(t.s, 0) >= 0, !nofd);
+	CHECK_EQ(vh_server_run_queue(t.s, 7), -EINVAL);
+	for (unsigned i = 0; i < 2; i++)
+		CHECK_EQ(tdrv_traffic(&dr, i, 800, 16), 0);
+	check_clean(&t, &dr);
+	vh_frontend_free(dr.fe);
+	dr.fe = NULL;
+	for (int k = 0; k < 400 && tdev_get(&t.dev, &t.dev.disconnects) == 0; k++)
+		t_sleep_ms(10);
+	__atomic_store_n(&a.stop, 1, __ATOMIC_RELEASE);
+	pthread_join(th, NULL);
+	CHECK(a.dispatches > 10);
+	if (!nofd)
+		CHECK(a.runs > 0);
+	CHECK_EQ(vh_server_control_fd(t.s), -1); /* no connection, no listener */
+	CHECK_EQ(vh_server_dispatch(t.s), -ENOTCONN);
+	tsrv_destroy(&t);
+	tdrv_fini(&dr);
+	CHECK_BASELINE(b);
+}
+
+static void test_agnostic(void)
+{
+	agnostic(0);
+}
+
+static void test_agnostic_nofd(void)
+{
+	agnostic(1);
+}
+
+/* ---- NOFD kick and busy-poll under the daemon ---------------------------------------------- */
+
+static void daemon_polled(int nofd, int poll_us, int packed)
+{
+	struct t_baseline b = t_baseline();
+	struct tsrv_cfg sc = { .nq = 1, .nthreads = 1, .poll_us = poll_us };
+	struct tdrv_cfg dc = { .nq = 1, .num = 64, .packed = packed, .event_idx = 1 };
+	struct vh_server_queue_stats st;
+	struct tsrv t;
+	struct tdrv dr;
+
+	CHECK_EQ(tsrv_create(&t, &sc), 0);
+	tdrv_init(&dr, &dc);
+	CHECK_EQ(tdrv_socketpair(&dr, &t), 0);
+	tsrv_run(&t);
+	CHECK_EQ(tdrv_handshake(&dr, nofd ? TDRV_NOFD_KICK : 0), 0);
+	CHECK_EQ(tdrv_traffic(&dr, 0, 1000, 16), 0);
+	check_clean(&t, &dr);
+	vh_server_queue_get_stats(vh_server_get_queue(t.s, 0), &st);
+	if (nofd)
+		CHECK_EQ(st.kicks, 0); /* nothing to read: served by polling alone */
+	CHECK_EQ(tsrv_join(&t), 0);
+	vh_frontend_free(dr.fe);
+	dr.fe = NULL;
+	tsrv_destroy(&t);
+	tdrv_fini(&dr);
+	CHECK_BASELINE(b);
+}
+
+static void test_nofd_kick_polled(void)
+{
+	daemon_polled(1, 0, 0);
+	daemon_polled(1, 0, 1);
+}
+
+static void test_busy_poll(void)
+{
+	daemon_polled(0, 300, 0);
+}
+
+/* ---- Misc API contracts ------------------------------------------------------------------- */
+
+static void test_api_contracts(void)
+{
+	struct t_baseline b = t_baseline();
+	struct vh_server_config cfg;
+	struct vh_server_ops ops = { .process = tdev_process };
+	struct vh_server_run_opts ro = { .nthreads = 65 };
+	unsigned qt[1] = { 1 };
+	struct vh_server *s = NULL;
+	uint64_t f;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.num_queues = 1;
+	CHECK_EQ(vh_server_new(&s, &cfg, NULL, NULL), -EINVAL);
+	CHECK_EQ(vh_server_new(&s, &cfg, &(struct vh_server_ops){ 0 }, NULL), -EINVAL);
+	cfg.num_queues = 0;
+	CHECK_EQ(vh_server_new(&s, &cfg, &ops, NULL), -EINVAL);
+	cfg.num_queues = 257;
+	CHECK_EQ(vh_server_new(&s, &cfg, &ops, NULL), -EINVAL);
+	cfg.num_queues = 1;
+	cfg.features_mask = VH_BIT(VH_F_RING_PACKED);
+	cfg.protocol_mask = VH_BIT(VH_USER_PROTOCOL_F_LOG_SHMFD);
+	cfg.device_features = 1ull << 9;
+	CHECK_EQ(vh_server_new(&s, &cfg, &ops, NULL), 0);
+	f = vh_backend_features_offered(vh_server_backend(s));
+	CHECK(f & (1ull << 9));
+	CHECK(!(f & VH_BIT(VH_F_RING_PACKED)));
+	CHECK(!(f & VH_BIT(VH_F_LOG_ALL))); /* no log without LOG_SHMFD */
+	CHECK(f & VH_BIT(VH_F_EVENT_IDX));
+	CHECK(f & VH_BIT(VH_USER_F_PROTOCOL_FEATURES));
+	CHECK_EQ(vh_server_get_queue(s, 1), NULL);
+	CHECK(vh_server_get_queue(s, 0) != NULL);
+	CHECK_EQ(vh_server_queue_fd(s, 0), -1);
+	CHECK_EQ(vh_server_run_queue(s, 0), -EAGAIN);
+	CHECK_EQ(vh_server_queue_pop(vh_server_get_queue(s, 0), NULL, 0), 0);
+	CHECK_EQ(vh_server_queue_push(vh_server_get_queue(s, 0), &(struct vh_vq_used){ 0, 0 }, 1),
+		 -EINVAL);
+	CHECK_EQ(vh_server_queue_notify(vh_server_get_queue(s, 0)), 0);
+	CHECK_EQ(vh_server_run(s, &ro), -EINVAL);
+	ro.nthreads = 1;
+	ro.queue_thread = qt;
+	CHECK_EQ(vh_server_run(s, &ro), -EINVAL);
+	ro.queue_thread = NULL;
+	CHECK_EQ(vh_server_run(s, &ro), -ENOTCONN);
+	/* A stop requested before run() ends the next run at once. */
+	CHECK_EQ(vh_server_listen(s, "/tmp/vh-test-api-contract.sock"), 0);
+	vh_server_stop(s);
+	CHECK_EQ(vh_server_run(s, &ro), 0);
+	vh_server_free(s);
+	vh_server_free(NULL);
+	CHECK_EQ(access("/tmp/vh-test-api-contract.sock", F_OK), -1);
+	CHECK_BASELINE(b);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct t_test tests[] = {
+		T_TEST(test_api_contracts),
+		T_TEST(test_split),
+		T_TEST(test_split_indirect_noevent),
+		T_TEST(test_split_in_order_regions),
+		T_TEST(test_packed),
+		T_TEST(test_packed_indirect_in_order),
+		T_TEST(test_multiqueue_split),
+		T_TEST(test_multiqueue_packed),
+		T_TEST(test_socket_path_reconnect),
+		T_TEST(test_client_mode_reconnect),
+		T_TEST(test_client_mode_no_reconnect),
+		T_TEST(test_agnostic),
+		T_TEST(test_agnostic_nofd),
+		T_TEST(test_nofd_kick_polled),
+		T_TEST(test_busy_poll),
+	};
+
+	t_warm_threads();
+	return t_run(tests, NELEM(tests), argc, argv);
+}
