@@ -5,10 +5,12 @@
  * by name, queue count, memory slots and the device config space (decoded for blk and net).
  *
  * It only asks questions (GET_* and SET_PROTOCOL_FEATURES); it never sets up memory or rings,
- * so it is safe to point at a back-end that is in use by nothing else.
+ * so it is safe to point at a back-end that is in use by nothing else. The exception is --io
+ * (blk only): a second connection with the library's blk client (driver.h) that writes a
+ * pattern to a scratch area, reads it back and restores what was there.
  *
  * Exit status: 0 ok, 1 cannot connect, 2 usage, 3 the peer broke the protocol or hung up,
- * 4 the peer did not answer in time.
+ * 4 the peer did not answer in time, 5 --io read back other data than it wrote.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -22,6 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <libvhost/driver.h>
 #include <libvhost/endpoint.h>
 #include <libvhost/frontend.h>
 #include <libvhost/log.h>
@@ -35,6 +38,7 @@ enum exit_code {
 	EXIT_USAGE = 2,
 	EXIT_PROTOCOL = 3,
 	EXIT_TIMEOUT = 4,
+	EXIT_IO_DATA = 5,
 };
 
 enum dev_type { TYPE_AUTO, TYPE_UNKNOWN, TYPE_BLK, TYPE_NET };
@@ -146,6 +150,22 @@ struct options {
 	int verbose;
 	int have_want;
 	uint64_t want_protocol;
+	int io;                /* --io: read/write check with the blk client */
+	int have_io_sector;
+	uint64_t io_sector;
+};
+
+/* What --io did. */
+struct io_result {
+	int ran;
+	int err;               /* 0, or the negative errno that stopped the check */
+	const char *step;      /* where it stopped */
+	uint64_t sector;
+	uint32_t bytes;
+	int pattern_ok;        /* the pattern read back equal */
+	int restored_ok;       /* the original data was written back and read back equal */
+	uint64_t features;     /* negotiated by the client */
+	unsigned ring_size;
 };
 
 struct result {
@@ -163,6 +183,7 @@ struct result {
 	int config_refused;    /* GET_CONFIG answered with the "failed" empty reply */
 	uint32_t config_size;
 	uint8_t config[VH_USER_MAX_CONFIG_SIZE];
+	struct io_result io;
 };
 
 static void usage(FILE *f)
@@ -184,10 +205,14 @@ static void usage(FILE *f)
 "  -j, --json              print one JSON object instead of text\n"
 "  -T, --timeout SECONDS   wait at most this long for each reply (default 5)\n"
 "  -v, --verbose           print the library's log (twice: debug messages)\n"
+"      --io                blk only: set the device up (memory, rings) with the library's\n"
+"                          blk client, write a pattern to 4 KiB at the end of the disk (or\n"
+"                          at --io-sector), read it back, restore the original data\n"
+"      --io-sector N       sector of the --io check (default: capacity - 8)\n"
 "  -h, --help              print this help\n"
 "\n"
 "Exit status: 0 ok, 1 cannot connect, 2 usage error, 3 the back-end broke the protocol or\n"
-"hung up, 4 the back-end did not answer in time.\n",
+"hung up, 4 the back-end did not answer in time, 5 --io read back other data.\n",
 		VH_USER_MAX_CONFIG_SIZE, (uint64_t)VH_FRONTEND_PROTOCOL_FEATURES);
 }
 
@@ -227,6 +252,8 @@ static void parse_options(int argc, char **argv, struct options *o)
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "io", no_argument, NULL, 'I' },
+		{ "io-sector", required_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -279,6 +306,15 @@ static void parse_options(int argc, char **argv, struct options *o)
 		case 'v':
 			o->verbose++;
 			break;
+		case 'I':
+			o->io = 1;
+			break;
+		case 'S':
+			if (parse_u64(optarg, &o->io_sector))
+				die_usage("bad --io-sector '%s'", optarg);
+			o->have_io_sector = 1;
+			o->io = 1;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(EXIT_OK);
@@ -294,6 +330,8 @@ static void parse_options(int argc, char **argv, struct options *o)
 	o->socket = argv[optind];
 	if (!*o->socket)
 		die_usage("empty SOCKET path");
+	if (o->io && o->type == TYPE_NET)
+		die_usage("--io needs a blk device");
 }
 
 /* ---- Talking to the back-end ------------------------------------------------------------- */
@@ -458,6 +496,161 @@ out:
 	return code;
 }
 
+/* ---- --io: a read/write check through the library's blk client ------------------------- */
+
+#define IO_SECTORS 8u
+
+static void json_string(const char *s);
+
+static int io_check(const struct options *o, struct io_result *io)
+{
+	struct vh_frontend_config cfg;
+	struct vh_blk_opts bo;
+	struct vh_device *dev = NULL;
+	struct vh_blk *blk = NULL;
+	const struct vh_blk_config *c;
+	uint8_t orig[IO_SECTORS * 512], pat[IO_SECTORS * 512], back[IO_SECTORS * 512];
+	uint64_t n = IO_SECTORS;
+	int r, code;
+
+	memset(io, 0, sizeof(*io));
+	io->ran = 1;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.timeout_ms = o->timeout_ms;
+	if (o->verbose) {
+		cfg.log.fn = log_to_stderr;
+		cfg.log.max_level = o->verbose > 1 ? VH_LOG_DEBUG : VH_LOG_INFO;
+	}
+	memset(&bo, 0, sizeof(bo));
+	bo.timeout_ms = o->timeout_ms;
+	bo.log = cfg.log;
+	bo.buf_mem = 65536;
+	io->step = "connect";
+	r = vh_frontend_device_open(&dev, o->socket, &cfg, VH_DRIVER_USER_PROTOCOL_FEATURES);
+	if (r < 0)
+		goto out;
+	io->step = "device set-up";
+	r = vh_blk_open(&blk, dev, &bo);
+	if (r < 0)
+		goto out;
+	io->features = vh_driver_features(vh_blk_driver(blk));
+	io->ring_size = vh_driver_queue_size(vh_blk_driver(blk), 0);
+	c = vh_blk_config(blk);
+	io->step = "choosing the sector";
+	if (o->have_io_sector) {
+		io->sector = o->io_sector;
+		if (c->have_config && io->sector < c->capacity && c->capacity - io->sector < n)
+			n = c->capacity - io->sector;
+	} else if (!c->have_config || c->capacity == 0) {
+		r = -ENODATA; /* no capacity to find the end by */
+		goto out;
+	} else {
+		if (c->capacity < n)
+			n = c->capacity;
+		io->sector = c->capacity - n;
+	}
+	io->bytes = (uint32_t)n * 512;
+	io->step = "read";
+	r = vh_blk_read(blk, 0, io->sector, orig, io->bytes);
+	if (r < 0)
+		goto out;
+	for (uint32_t i = 0; i < io->bytes; i++)
+		pat[i] = (uint8_t)~orig[i]; /* every byte differs from what was there */
+	io->step = "write";
+	r = vh_blk_write(blk, 0, io->sector, pat, io->bytes);
+	if (r < 0)
+		goto out;
+	io->step = "read back";
+	r = vh_blk_read(blk, 0, io->sector, back, io->bytes);
+	if (r < 0)
+		goto out;
+	io->pattern_ok = !memcmp(pat, back, io->bytes);
+	io->step = "restore";
+	r = vh_blk_write(blk, 0, io->sector, orig, io->bytes);
+	if (r == 0)
+		r = vh_blk_read(blk, 0, io->sector, back, io->bytes);
+	if (r < 0)
+		goto out;
+	io->restored_ok = !memcmp(orig, back, io->bytes);
+	if (io->features & VH_BIT(VH_BLK_F_FLUSH)) {
+		io->step = "flush";
+		r = vh_blk_flush(blk, 0);
+		if (r < 0)
+			goto out;
+	}
+	io->step = NULL;
+out:
+	io->err = r;
+	vh_blk_close(blk);
+	vh_device_close(dev);
+	if (r == 0)
+		return io->pattern_ok && io->restored_ok ? EXIT_OK : EXIT_IO_DATA;
+	if (r == -ENODATA) {
+		fprintf(stderr, PROG ": --io: the disk's capacity is unknown (no CONFIG); give "
+			"--io-sector\n");
+		return EXIT_USAGE;
+	}
+	if (r == -ERANGE) {
+		fprintf(stderr, PROG ": --io: sector %" PRIu64 " is beyond the disk\n", io->sector);
+		return EXIT_USAGE;
+	}
+	if (r == -ECONNREFUSED || r == -ENOENT) {
+		fprintf(stderr, PROG ": --io: %s: cannot connect: %s\n", o->socket, strerror(-r));
+		return EXIT_CONNECT;
+	}
+	code = request_failed(io->step, r);
+	return code;
+}
+
+static const char *io_error(const struct io_result *io)
+{
+	return io->err ? strerror(-io->err) : NULL;
+}
+
+static void print_io_text(const struct io_result *io)
+{
+	if (!io->ran)
+		return;
+	if (io->err && !io->bytes) {
+		printf("io check:           failed at %s: %s\n", io->step, io_error(io));
+		return;
+	}
+	printf("io check:           %" PRIu32 " bytes at sector %" PRIu64 "\n", io->bytes,
+	       io->sector);
+	if (io->err)
+		printf("  failed at %s: %s\n", io->step, io_error(io));
+	if (io->err && !io->step)
+		return;
+	printf("  pattern written, read back:  %s\n", io->pattern_ok ? "equal" : "DIFFERENT");
+	printf("  original data restored:      %s\n", io->restored_ok ? "equal" : "DIFFERENT");
+	printf("  client rings:                %s, %u entries (features 0x%" PRIx64 ")\n",
+	       io->features & VH_VQ_F_RING_PACKED ? "packed" : "split", io->ring_size,
+	       io->features);
+}
+
+static void print_io_json(const struct io_result *io)
+{
+	if (!io->ran)
+		return;
+	printf(",\n  \"io\": {\n    \"sector\": %" PRIu64 ",\n    \"bytes\": %" PRIu32 ",\n",
+	       io->sector, io->bytes);
+	printf("    \"pattern_ok\": %s,\n    \"restored_ok\": %s,\n",
+	       io->pattern_ok ? "true" : "false", io->restored_ok ? "true" : "false");
+	printf("    \"ring\": \"%s\",\n    \"ring_size\": %u,\n",
+	       io->features & VH_VQ_F_RING_PACKED ? "packed" : "split", io->ring_size);
+	printf("    \"features\": %" PRIu64 ",\n    \"features_hex\": \"0x%" PRIx64 "\",\n",
+	       io->features, io->features);
+	if (io->err) {
+		printf("    \"failed_step\": ");
+		json_string(io->step ? io->step : "");
+		printf(",\n    \"error\": ");
+		json_string(io_error(io));
+		printf("\n  }");
+	} else {
+		printf("    \"failed_step\": null,\n    \"error\": null\n  }");
+	}
+}
+
 /* ---- Output ------------------------------------------------------------------------------- */
 
 static uint64_t le(const uint8_t *p, unsigned n)
@@ -531,7 +724,15 @@ static void print_feature_lines(const struct result *r, uint64_t bits, int proto
 	}
 }
 
+static void print_text_probe(const struct options *o, const struct result *r);
+
 static void print_text(const struct options *o, const struct result *r)
+{
+	print_text_probe(o, r);
+	print_io_text(&r->io);
+}
+
+static void print_text_probe(const struct options *o, const struct result *r)
 {
 	printf("socket:             %s\n", o->socket);
 	printf("device type:        %s%s\n", type_name(r->type),
@@ -651,7 +852,9 @@ static void print_json(const struct options *o, const struct result *r)
 		printf("  \"max_mem_slots\": null,\n");
 	printf("  \"config_refused\": %s,\n", r->config_refused ? "true" : "false");
 	if (!r->has_config) {
-		printf("  \"config_size\": 0,\n  \"config\": null\n}\n");
+		printf("  \"config_size\": 0,\n  \"config\": null");
+		print_io_json(&r->io);
+		printf("\n}\n");
 		return;
 	}
 	printf("  \"config_size\": %" PRIu32 ",\n  \"config\": \"", r->config_size);
@@ -678,6 +881,7 @@ static void print_json(const struct options *o, const struct result *r)
 		}
 		printf("\n  }");
 	}
+	print_io_json(&r->io);
 	printf("\n}\n");
 }
 
@@ -693,16 +897,28 @@ int main(int argc, char **argv)
 	/* The library bounds every wait; this catches anything else (e.g. a blocking connect on a
 	 * full listen backlog) so the tool can never hang a script. */
 	signal(SIGALRM, watchdog);
-	long budget = ((long)o.timeout_ms * 8 + 999) / 1000 + 1;
+	long budget = ((long)o.timeout_ms * (o.io ? 24 : 8) + 999) / 1000 + 1;
 	alarm(budget > UINT_MAX ? UINT_MAX : (unsigned)budget);
 
 	code = probe(&o, &r);
+	if (code == EXIT_OK && o.io) {
+		if (r.type != TYPE_BLK) {
+			alarm(0);
+			fprintf(stderr, PROG ": --io needs a blk device (this one is %s; use "
+				"--type blk if it is one)\n", type_name(r.type));
+			return EXIT_USAGE;
+		}
+		code = io_check(&o, &r.io);
+	}
 	alarm(0);
-	if (code != EXIT_OK)
+	/* The probe's answers are printed even when the --io check failed after it. */
+	if (code != EXIT_OK && !r.io.ran)
 		return code;
 	if (o.json)
 		print_json(&o, &r);
 	else
 		print_text(&o, &r);
-	return fflush(stdout) == 0 ? EXIT_OK : EXIT_CONNECT;
+	if (fflush(stdout) != 0)
+		return EXIT_CONNECT;
+	return code;
 }
