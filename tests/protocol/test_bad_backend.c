@@ -34,25 +34,10 @@ struct rawc {
 static int rsend_parts(struct rawc *c, const struct vh_msg_hdr *h, const void *p, size_t plen,
 		       const int *fds, unsigned nfds)
 {
-	char control[CMSG_SPACE(sizeof(int) * 64)];
 	struct iovec iov[2] = { { (void *)h, sizeof(*h) }, { (void *)p, plen } };
-	struct msghdr mh = { 0 };
 
-	mh.msg_iov = iov;
-	mh.msg_iovlen = plen ? 2 : 1;
-	if (nfds) {
-		struct cmsghdr *cm;
-
-		memset(control, 0, sizeof(control));
-		mh.msg_control = control;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
-	}
-	return sendmsg(c->ep.fd, &mh, MSG_NOSIGNAL) == (ssize_t)(sizeof(*h) + plen) ? 0 : -errno;
+	return t_sendmsg_fds(c->ep.fd, iov, plen ? 2 : 1, fds, nfds, 0) ==
+	       (ssize_t)(sizeof(*h) + plen) ? 0 : -errno;
 }
 
 /* One message: header with `size` (which may lie), then plen payload bytes, fds on the first
@@ -573,25 +558,12 @@ static void c06_fd_after_first_byte(struct rawc *c)
 	struct vh_msg_hdr h = { VH_USER_SET_VRING_CALL, V1 | NEED, 8 };
 	uint64_t v = 0;
 	int fd = t_memfd("late", 0);
-	char control[CMSG_SPACE(sizeof(int))];
 	struct iovec iov = { &v, 8 };
-	struct msghdr mh = { 0 };
-	struct cmsghdr *cm;
 
 	if (send(c->ep.fd, &h, sizeof(h), MSG_NOSIGNAL) != sizeof(h))
 		T_FAIL("send");
 	t_sleep_ms(50); /* the back-end reads the header alone */
-	memset(control, 0, sizeof(control));
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = control;
-	mh.msg_controllen = sizeof(control);
-	cm = CMSG_FIRSTHDR(&mh);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	if (sendmsg(c->ep.fd, &mh, MSG_NOSIGNAL) != 8)
+	if (t_sendmsg_fds(c->ep.fd, &iov, 1, &fd, 1, 0) != 8)
 		T_FAIL("sendmsg");
 	close(fd);
 	expect_close(c, "fd after the first byte");

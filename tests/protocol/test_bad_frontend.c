@@ -41,26 +41,11 @@ struct fake {
 static void fsend(struct fake *f, uint32_t id, uint32_t flags, const void *p, uint32_t size,
 		  const int *fds, unsigned nfds)
 {
-	char control[CMSG_SPACE(sizeof(int) * 16)];
 	struct vh_msg_hdr h = { id, flags, size };
 	struct iovec iov[2] = { { &h, sizeof(h) }, { (void *)p, size } };
-	struct msghdr mh = { 0 };
 
-	mh.msg_iov = iov;
-	mh.msg_iovlen = size && p ? 2 : 1;
-	if (nfds) {
-		struct cmsghdr *cm;
-
-		memset(control, 0, sizeof(control));
-		mh.msg_control = control;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
-	}
-	if (sendmsg(f->ep.fd, &mh, MSG_NOSIGNAL) < 0 && errno != EPIPE && errno != ECONNRESET)
+	if (t_sendmsg_fds(f->ep.fd, iov, size && p ? 2 : 1, fds, nfds, 0) < 0 && errno != EPIPE &&
+	    errno != ECONNRESET)
 		T_FAIL("fake send: %s", strerror(errno));
 }
 

@@ -42,25 +42,9 @@ static void pair_close(struct pair *p)
 /* Raw sendmsg of len bytes with nfds fds (SCM_RIGHTS), no retries. */
 static ssize_t raw_send(int sock, const void *buf, size_t len, const int *fds, unsigned nfds)
 {
-	char control[CMSG_SPACE(sizeof(int) * 64)];
 	struct iovec iov = { (void *)buf, len };
-	struct msghdr mh = { 0 };
 
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	if (nfds) {
-		struct cmsghdr *cm;
-
-		memset(control, 0, sizeof(control));
-		mh.msg_control = control;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
-	}
-	return sendmsg(sock, &mh, MSG_NOSIGNAL);
+	return t_sendmsg_fds(sock, &iov, 1, fds, nfds, 0);
 }
 
 /* Raw recv of one whole message from the peer side (header then payload). */

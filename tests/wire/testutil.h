@@ -16,7 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -210,6 +212,37 @@ static inline void t_sleep_ms(unsigned ms)
 
 	while (nanosleep(&ts, &ts) && errno == EINTR)
 		;
+}
+
+/* One sendmsg() of iov with nfds (<= 64) fds as SCM_RIGHTS; no retries. */
+static inline ssize_t t_sendmsg_fds(int sock, const struct iovec *iov, int niov, const int *fds,
+				    unsigned nfds, int flags)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * 64)];
+		struct cmsghdr align;
+	} control;
+	struct msghdr mh = { 0 };
+
+	if (nfds > 64) {
+		errno = EINVAL;
+		return -1;
+	}
+	mh.msg_iov = (struct iovec *)iov;
+	mh.msg_iovlen = (size_t)niov;
+	if (nfds) {
+		struct cmsghdr *cm;
+
+		memset(&control, 0, sizeof(control));
+		mh.msg_control = control.buf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
+	}
+	return sendmsg(sock, &mh, flags | MSG_NOSIGNAL);
 }
 
 /* A unique socket path under /tmp for this process. */
