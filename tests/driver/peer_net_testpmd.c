@@ -8,7 +8,10 @@
  *
  * testpmd is the one busy-polling process: its forwarding lcore is pinned to CPU 0 and this
  * process to CPU 1, and this process never spins (it sleeps on the call eventfds).
- *   usage: peer_net_testpmd
+ *
+ * With LIBVHOST_NET_SERVER=PATH the peer is the library's own vhost-user-net server at PATH in
+ * its echo mode (--echo: every TX frame comes back on RX of the same pair) instead.
+ *   usage: [LIBVHOST_NET_SERVER=path/to/vhost-user-net] peer_net_testpmd [TEST-NAME-FILTER]
  */
 #include <sched.h>
 
@@ -212,13 +215,19 @@ int main(int argc, char **argv)
 		{ "two_pairs", t_two_pairs },
 	};
 	const char *dir = p_tmpdir();
-	const char *prog = p_need("dpdk-testpmd");
+	const char *ours = getenv("LIBVHOST_NET_SERVER");
+	const char *prog;
 	char log[256], fifo[256], prefix[64], vdev[512], rundir[128];
 	struct peer tp = { 0 };
 	cpu_set_t set;
 	int rc, cmd = -1;
 
 	signal(SIGPIPE, SIG_IGN);
+	if (ours && access(ours, X_OK) != 0) {
+		fprintf(stderr, "FAIL: LIBVHOST_NET_SERVER=%s is not an executable\n", ours);
+		return 1;
+	}
+	prog = ours ? ours : p_need("dpdk-testpmd");
 	snprintf(sock, sizeof(sock), "%s/net.sock", dir);
 	snprintf(log, sizeof(log), "%s/testpmd.log", dir);
 	snprintf(fifo, sizeof(fifo), "%s/stdin", dir);
@@ -234,7 +243,13 @@ int main(int argc, char **argv)
 			    "--lcores", "0@0,1@0", "--vdev", vdev, "--log-level", "lib.eal:error",
 			    "--", "--nb-cores=1", "--forward-mode=io", "--auto-start", "--rxq=2",
 			    "--txq=2", "--total-num-mbufs=8192", NULL };
-	if (p_spawn(&tp, argv_tp, log, fifo, 0) < 0) {
+	char sockopt[300];
+
+	snprintf(sockopt, sizeof(sockopt), "--socket-path=%s", sock);
+	char *argv_ours[] = { (char *)prog, sockopt, "--echo", "--queue-pairs=2", NULL };
+
+	printf("back-end: %s\n", prog);
+	if (p_spawn(&tp, ours ? argv_ours : argv_tp, log, fifo, ours ? -1 : 0) < 0) {
 		perror("spawn");
 		return 1;
 	}
@@ -245,13 +260,13 @@ int main(int argc, char **argv)
 		perror("note: cannot pin to CPU 1");
 	if (cmd < 0 || p_wait_socket(&tp, sock, 20000) < 0) {
 		p_dump_log(&tp, 60);
-		fprintf(stderr, "FAIL: testpmd did not listen on %s\n", sock);
+		fprintf(stderr, "FAIL: %s did not listen on %s\n", prog, sock);
 		p_stop(&tp);
 		return 1;
 	}
 	rc = t_run(tests, ARRAY_SIZE(tests), argc, argv);
 	if (!p_alive(&tp)) {
-		fprintf(stderr, "FAIL: testpmd died during the test\n");
+		fprintf(stderr, "FAIL: the back-end died during the test\n");
 		rc = 1;
 	}
 	/* "Press enter to exit": a clean shutdown removes DPDK's run-time files. */
