@@ -322,6 +322,7 @@ struct tsrv_cfg {
 	int poll_us;
 	int reconnect;
 	unsigned max_iov;
+	unsigned max_queue_size;
 };
 
 static inline void *tsrv_main(void *arg)
@@ -344,6 +345,7 @@ static inline int tsrv_create(struct tsrv *t, const struct tsrv_cfg *c)
 	cfg.features_mask = c->features_mask;
 	cfg.protocol_mask = c->protocol_mask;
 	cfg.max_iov = c->max_iov;
+	cfg.max_queue_size = c->max_queue_size;
 	cfg.log = t_logger();
 	cfg.timeout_ms = 20000;
 	t->opts.nthreads = c->nthreads;
