@@ -246,7 +246,8 @@ unsigned vh_blk_num_queues(const struct vh_blk *blk);
 /* Name of a blk feature bit (device or transport), or NULL. */
 const char *vh_blk_feature_name(unsigned bit);
 
-/* Buffers usable by the asynchronous API (in guest memory). align 0 = 512. */
+/* Buffers usable by the asynchronous API (in guest memory). align 0 = 512. A set-up call: not
+ * concurrently with another allocation. */
 int vh_blk_buf_alloc(struct vh_blk *blk, size_t size, size_t align, void **buf);
 
 enum vh_blk_op {

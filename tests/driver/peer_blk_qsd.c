@@ -311,11 +311,80 @@ static void t_fallback(void)
 	}
 }
 
+static char *const *spawn_argv; /* how main started the back-end */
+
+/*
+ * A second back-end on its own socket is killed while the client has it set up: the next
+ * request fails at once (the hang-up is seen, no timeout needed), close is bounded, and nothing
+ * leaks.
+ */
+static void t_backend_dies(void)
+{
+	struct t_baseline base = t_baseline();
+	struct vh_frontend_config fc;
+	struct vh_device *dev = NULL;
+	struct vh_blk_opts o;
+	struct vh_blk *blk = NULL;
+	struct peer p2 = { 0 };
+	char sock2[240], log2[250], *argv2[16];
+	uint8_t buf[4096];
+	int64_t t0;
+	int i, r;
+
+	snprintf(sock2, sizeof(sock2), "%s/blk2.sock", p_dir);
+	snprintf(log2, sizeof(log2), "%s/peer2.log", p_dir);
+	/* the same command line with the socket path replaced */
+	for (i = 0; spawn_argv[i] && i < 15; i++) {
+		static char repl[8][600];
+		const char *at = strstr(spawn_argv[i], sock);
+
+		argv2[i] = spawn_argv[i];
+		if (at && i < 8) {
+			snprintf(repl[i], sizeof(repl[i]), "%.*s%s%s", (int)(at - spawn_argv[i]),
+				 spawn_argv[i], sock2, at + strlen(sock));
+			argv2[i] = repl[i];
+		}
+	}
+	argv2[i] = NULL;
+	CHECK_EQ(p_spawn(&p2, argv2, log2, NULL, -1), 0);
+	CHECK_EQ(p_wait_socket(&p2, sock2, 10000), 0);
+	memset(&fc, 0, sizeof(fc));
+	fc.timeout_ms = 5000;
+	r = vh_frontend_device_open(&dev, sock2, &fc, VH_DRIVER_USER_PROTOCOL_FEATURES);
+	CHECK_EQ(r, 0);
+	if (r == 0) {
+		opts_init(&o);
+		o.timeout_ms = 5000;
+		r = vh_blk_open(&blk, dev, &o);
+		CHECK_EQ(r, 0);
+	}
+	if (blk) {
+		CHECK_EQ(vh_blk_read(blk, 0, 0, buf, sizeof(buf)), 0);
+		kill(p2.pid, SIGKILL);
+		waitpid(p2.pid, NULL, 0);
+		p2.pid = 0;
+		t0 = t_now_ms();
+		r = vh_blk_read(blk, 0, 0, buf, sizeof(buf));
+		printf("read after the back-end died: %d (%s) after %lld ms\n", r, strerror(-r),
+		       (long long)(t_now_ms() - t0));
+		CHECK(r == -ECONNRESET || r == -EPIPE);
+		CHECK(t_now_ms() - t0 < 1000);
+		CHECK_EQ(vh_blk_read(blk, 0, 0, buf, sizeof(buf)), r); /* sticky */
+		t0 = t_now_ms();
+		vh_blk_close(blk);
+		CHECK(t_now_ms() - t0 < 1000);
+	}
+	vh_device_close(dev);
+	p_stop(&p2);
+	CHECK_BASELINE(base);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct t_test tests[] = {
 		{ "basic_two_queues", t_basic_two_queues },
 		{ "fallback", t_fallback },
+		{ "backend_dies", t_backend_dies },
 	};
 	const char *dir = p_tmpdir();
 	char log[256], blockdev[512], export[512];
@@ -353,6 +422,7 @@ int main(int argc, char **argv)
 	snprintf(fileopt, sizeof(fileopt), "--blk-file=%s", img);
 	char *argv_ours[] = { (char *)prog, sockopt, fileopt, "--num-queues=2", NULL };
 
+	spawn_argv = ours ? argv_ours : argv_qsd;
 	printf("back-end: %s\n", prog);
 	if (p_spawn(&qsd, ours ? argv_ours : argv_qsd, log, NULL, -1) < 0 ||
 	    p_wait_socket(&qsd, sock, 10000) < 0) {
