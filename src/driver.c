@@ -690,8 +690,10 @@ int vh_driver_wait(struct vh_driver *d, unsigned q, int timeout_ms)
 				return 0;
 		}
 		left = vhp_driver_remaining_ms(deadline);
-		if (left == 0)
+		if (left == 0) {
+			vh_vq_driver_disable_cb(dq->vq);
 			return -ETIMEDOUT;
+		}
 		if (d->flags & VH_DRIVER_F_POLL) {
 			struct timespec ts = { 0, POLL_SLEEP_NS };
 
