@@ -77,6 +77,10 @@ stop_server() {
 	kill -0 "$pid" 2>/dev/null && fail "server $pid did not stop within 10 s of SIGTERM"
 	wait "$pid"
 	STOP_RC=$?
+	# Sanitizer builds: UBSan reports without failing the process; any report fails the test.
+	if grep -q -E 'runtime error:|ERROR: [A-Za-z]*Sanitizer' "$WORK"/*.log 2>/dev/null; then
+		fail "sanitizer report in a server log"
+	fi
 }
 
 # stat_of LOG FIELD: the value of FIELD=N in the last statistics line of LOG.
