@@ -68,20 +68,25 @@ static void rng_process(void *opaque, struct vh_server_queue *q)
 	struct vh_vq_elem elems[RNG_BATCH];
 	struct vh_vq_used used[RNG_BATCH];
 
+	/* Leaving iov/iov_cap zero lets the server supply the iovec storage (its pointers count
+	 * as "none given" when the array is reused). */
+	memset(elems, 0, sizeof(elems));
 	for (;;) {
-		int n;
+		int n = vh_server_queue_pop(q, elems, RNG_BATCH);
 
-		/* Leaving iov/iov_cap zero lets the server supply the iovec storage. */
-		memset(elems, 0, sizeof(elems));
-		n = vh_server_queue_pop(q, elems, RNG_BATCH);
 		if (n <= 0)
 			break;  /* 0: ring empty (the kick is re-armed); <0: the ring is broken */
 		for (int i = 0; i < n; i++) {
+			uint64_t want = elems[i].in_len < dev->max_bytes ? elems[i].in_len
+									  : dev->max_bytes;
+
 			used[i].id = elems[i].id;
+			used[i].len = 0;
 			/* A disabled queue is processed without side effects: nothing is written. */
-			used[i].len = vh_server_queue_enabled(q) ? fill_random(&elems[i], dev->max_bytes)
-								 : 0;
-			if (used[i].len < elems[i].in_len && used[i].len < dev->max_bytes)
+			if (!vh_server_queue_enabled(q))
+				continue;
+			used[i].len = fill_random(&elems[i], want);
+			if (used[i].len < want)
 				atomic_fetch_add_explicit(&dev->errors, 1, memory_order_relaxed);
 			atomic_fetch_add_explicit(&dev->bytes, used[i].len, memory_order_relaxed);
 		}
