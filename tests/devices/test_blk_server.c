@@ -10,10 +10,12 @@
  *     (holes and zeroes in the image), their flag and limit rules;
  *   - many requests in flight at once, two queues;
  *   - read-only (writes refused by the device), --null, the writeback config byte, the
- *     config space, reconnects, --fd with a connected and with a listening socket.
+ *     config space, reconnects, --fd with a connected and with a listening socket, --connect
+ *     (client mode, reconnecting).
  * Each case runs with io_uring and with --aio=sync.
  *   usage: test_blk_server VHOST_USER_BLK [TEST-NAME-FILTER]
  */
+#include <poll.h>
 #include <sys/un.h>
 
 #include "peer.h"
@@ -47,6 +49,50 @@ struct srv {
 	char sock[200], img[200], log[200];
 };
 
+/* BLK_TEST_BLOCKDEV=1: the server gets a loop device over the image instead of the file, and
+ * the checks read the device (its page cache is what the server wrote through). */
+static int use_loop;
+static char loops[16][32];
+static unsigned nloops;
+
+static void detach_loops(void)
+{
+	for (unsigned i = 0; i < nloops; i++) {
+		char cmd[64];
+
+		snprintf(cmd, sizeof(cmd), "losetup -d %s", loops[i]);
+		if (system(cmd) != 0)
+			fprintf(stderr, "note: could not detach %s\n", loops[i]);
+	}
+	nloops = 0;
+}
+
+/* Attaches a loop device to file; its path replaces `path`. */
+static int attach_loop(char *path, size_t len)
+{
+	char cmd[300], dev[32] = "";
+	FILE *f;
+
+	if (nloops == 16)
+		return -1;
+	snprintf(cmd, sizeof(cmd), "losetup -f --show '%s' 2>&1", path);
+	f = popen(cmd, "r");
+	if (!f)
+		return -1;
+	if (!fgets(dev, sizeof(dev), f))
+		dev[0] = 0;
+	pclose(f);
+	dev[strcspn(dev, "\n")] = 0;
+	if (strncmp(dev, "/dev/loop", 9)) {
+		T_FAIL("cannot attach a loop device to %s (%s): block-device tests need root", path,
+		       dev);
+		return -1;
+	}
+	snprintf(loops[nloops++], sizeof(loops[0]), "%s", dev);
+	snprintf(path, len, "%s", dev);
+	return 0;
+}
+
 struct cli {
 	struct vh_device *dev;
 	struct vh_driver *drv;
@@ -75,8 +121,10 @@ static int srv_start(struct srv *s, const char *tag, const char *const *extra)
 	snprintf(s->img, sizeof(s->img), "%s/%s.img", dir, tag);
 	snprintf(s->log, sizeof(s->log), "%s/%s.log", dir, tag);
 	snprintf(sockopt, sizeof(sockopt), "--socket-path=%s", s->sock);
-	snprintf(fileopt, sizeof(fileopt), "--blk-file=%s", s->img);
 	make_image(s->img);
+	if (use_loop && attach_loop(s->img, sizeof(s->img)))
+		return -1;
+	snprintf(fileopt, sizeof(fileopt), "--blk-file=%s", s->img);
 	argv[n++] = (char *)prog;
 	argv[n++] = sockopt;
 	argv[n++] = (char *)aio;
@@ -328,11 +376,16 @@ static void wz_or_discard(struct cli *c, uint32_t type, const struct range *r, u
 			1, 1, NULL), want, "type %u, %u ranges", type, n);
 }
 
+/* Bytes allocated to a regular file; for a block device, a value that always decreases, since
+ * its allocation is not visible here. */
 static uint64_t allocated(const char *path)
 {
+	static uint64_t fake = UINT64_MAX;
 	struct stat st;
 
-	return stat(path, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
+	if (stat(path, &st) || !S_ISREG(st.st_mode))
+		return fake--;
+	return (uint64_t)st.st_blocks * 512;
 }
 
 static void t_discard_write_zeroes(void)
@@ -655,6 +708,60 @@ static void t_inherited_fd(void)
 	}
 }
 
+/* --connect: client mode against a listening front-end, reconnecting after each disconnect. */
+static void t_client_mode(void)
+{
+	struct vh_frontend_config fc = { .timeout_ms = 5000 };
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	struct peer p = { 0 };
+	char log[256], img[256], fileopt[300], connopt[160];
+	int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), st;
+
+	snprintf(log, sizeof(log), "%s/client.log", dir);
+	snprintf(img, sizeof(img), "%s/client.img", dir);
+	snprintf(fileopt, sizeof(fileopt), "--blk-file=%s", img);
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s/fe.sock", dir);
+	snprintf(connopt, sizeof(connopt), "--connect=%s", a.sun_path);
+	make_image(img);
+	CHECK(l >= 0);
+	CHECK_EQ(bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
+	CHECK_EQ(listen(l, 4), 0);
+	{
+		char *argv[] = { (char *)prog, connopt, fileopt, (char *)aio, NULL };
+
+		CHECK_EQ(p_spawn(&p, argv, log, NULL, -1), 0);
+	}
+	for (int round = 0; round < 2; round++) {
+		struct pollfd pf = { .fd = l, .events = POLLIN };
+		struct vh_frontend *fe = NULL;
+		struct cli c = { 0 };
+		int fd = -1;
+
+		/* The first connection comes at once, the next within the retry period. */
+		if (poll(&pf, 1, 5000) == 1)
+			fd = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+		CHECK_EQ_M(fd >= 0, 1, "connection %d", round);
+		if (fd < 0)
+			break;
+		CHECK_EQ(vh_frontend_new(&fe, fd, &fc), 0);
+		if (!fe)
+			break;
+		CHECK_EQ(vh_frontend_negotiate(fe, VH_DRIVER_USER_PROTOCOL_FEATURES, NULL, NULL), 0);
+		if (cli_start(&c, vh_frontend_device(fe), 1) == 0) {
+			put_hdr(&c, 0, T_IN, 16 + (uint64_t)round);
+			CHECK_EQ(xfer(&c, 0, (struct piece[]){ { 0, 16 }, { DATA_OFF, 513 } }, 1, 1,
+				      NULL), S_OK);
+			CHECK(memcmp(c.area + DATA_OFF, model + (16 + round) * 512, 512) == 0);
+		}
+		vh_driver_free(c.drv);
+		vh_frontend_free(fe);
+	}
+	close(l);
+	st = p_stop(&p);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	CHECK_EQ(p_wait_log(&p, "connections=2", 10), 0);
+}
+
 /* Each engine in turn; BLK_TEST_AIO=sync (or io_uring) runs only that one (valgrind runs
  * the synchronous engine only). */
 static void run_all(void (*fn)(void))
@@ -688,6 +795,7 @@ int main(int argc, char **argv)
 		{ "config", t_config },
 		{ "reconnect", t_reconnect },
 		{ "inherited_fd", t_inherited_fd },
+		{ "client_mode", t_client_mode },
 	};
 
 	if (argc < 2 || access(argv[1], X_OK)) {
@@ -695,6 +803,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	prog = argv[1];
+	use_loop = getenv("BLK_TEST_BLOCKDEV") != NULL;
+	atexit(detach_loops);
 	if (getenv("BLK_TEST_AIO") && !strcmp(getenv("BLK_TEST_AIO"), "sync"))
 		aio = "--aio=sync";
 	signal(SIGPIPE, SIG_IGN);
