@@ -24,7 +24,7 @@ def _name(table, spec):
 
 
 def parse(path):
-    """Returns (total Ir, {function: [calls, inclusive Ir]})."""
+    """Returns (total Ir, {function: [calls, inclusive Ir, self Ir]})."""
     fns = {}
     cur_fn = None
     cfn = None
@@ -44,12 +44,13 @@ def parse(path):
                 cost = int(parts[npos]) if len(parts) > npos else 0
                 if pending_calls is not None:
                     if cfn is not None and cfn != cur_fn:
-                        e = fns.setdefault(cfn, [0, 0])
+                        e = fns.setdefault(cfn, [0, 0, 0])
                         e[0] += pending_calls
                         e[1] += cost
                     pending_calls = None
                 else:
                     summed += cost
+                    fns.setdefault(cur_fn, [0, 0, 0])[2] += cost
                 continue
             key, _, val = line.partition('=')
             if key == 'fn':
@@ -81,7 +82,8 @@ def main(argv):
     print('total=%d' % total)
     for name in argv[2:]:
         calls, incl = lookup(fns, name)
-        print('%s calls=%d incl=%d' % (name, calls, incl))
+        own = fns[name][2] if name in fns else 0
+        print('%s calls=%d incl=%d self=%d' % (name, calls, incl, own))
     return 0
 
 
