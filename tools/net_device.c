@@ -157,7 +157,9 @@ struct net_q {
 	unsigned st_head, st_n;
 	uint64_t st_space;           /* RX: sum of in_len over the stash */
 	struct vh_vq_used *used;     /* num entries */
+	uint8_t *full;               /* used[i] filled its buffer completely */
 	unsigned nused;
+	int split_full;              /* publish a full buffer as the last entry of a push */
 	int watched;                 /* fd registered with vh_server_queue_watch_fd, or -1 */
 	int broken;
 	int warned;
@@ -282,20 +284,34 @@ static void st_complete(struct net_q *qs, uint32_t len)
 
 	qs->used[qs->nused].id = e->id;
 	qs->used[qs->nused].len = len;
+	qs->full[qs->nused] = len == e->in_len;
 	qs->nused++;
 	qs->st_space -= e->in_len;
 	qs->st_head = (qs->st_head + 1) % qs->num;
 	qs->st_n--;
 }
 
-/* Publishes the collected completions (one release store) and notifies once. */
+/* Publishes the collected completions (one release store) and notifies once.
+ *
+ * With IN_ORDER the ring writes a run of completely filled buffers as one used entry (the
+ * spec's batched form). DPDK's in-order RX paths read one entry per buffer and take its length
+ * from it, so on RX a full buffer is published as the last entry of its push instead: one more
+ * release store per full buffer, still one notification. */
 static void q_flush(struct net_q *qs)
 {
-	int r;
+	unsigned start = 0;
+	int r = 0;
 
 	if (!qs->nused)
 		return;
-	r = vh_server_queue_push_locked(qs->q, qs->used, qs->nused);
+	for (unsigned i = 0; qs->split_full && r >= 0 && i + 1 < qs->nused; i++) {
+		if (!qs->full[i])
+			continue;
+		r = vh_server_queue_push_locked(qs->q, qs->used + start, i + 1 - start);
+		start = i + 1;
+	}
+	if (r >= 0)
+		r = vh_server_queue_push_locked(qs->q, qs->used + start, qs->nused - start);
 	qs->nused = 0;
 	if (r < 0) {
 		qs->broken = 1;
@@ -484,6 +500,8 @@ static void tx_process(struct net_q *qs)
 			} else {
 				stat_add(&p->st.tx_frames, 1);
 				stat_add(&p->st.tx_bytes, len);
+				if (h.gso_type != HDR_GSO_NONE)
+					stat_add(&p->st.tx_gso, 1);
 			}
 		} else if (!__atomic_load_n(&p->rx_active, __ATOMIC_ACQUIRE)) {
 			stat_add(&p->st.tx_no_rx, 1);
@@ -691,6 +709,8 @@ static void rx_tap(struct net_q *qs)
 			}
 		}
 		rx_complete(qs, (uint64_t)n, &h);
+		if (h.gso_type != HDR_GSO_NONE)
+			stat_add(&p->st.rx_gso, 1);
 		stat_add(&p->st.rx_frames, 1);
 		stat_add(&p->st.rx_bytes, (uint64_t)n - qs->hdr_len);
 		if (qs->nused >= NET_BATCH)
@@ -846,13 +866,16 @@ static int op_queue_start(void *opaque, struct vh_server_queue *q)
 	qs->tx = idx & 1;
 	qs->features = vh_server_features(d->s);
 	qs->hdr_len = hdr_len_for(qs->features);
+	qs->split_full = !qs->tx && has(qs->features, VH_F_IN_ORDER);
 	qs->watched = -1;
 	qs->stash = calloc(qs->num, sizeof(*qs->stash));
 	qs->used = calloc(qs->num, sizeof(*qs->used));
+	qs->full = calloc(qs->num, 1);
 	qs->bounce = malloc(NET_MAX_FRAME + sizeof(struct vh_net_hdr));
-	if (!qs->stash || !qs->used || !qs->bounce) {
+	if (!qs->stash || !qs->used || !qs->full || !qs->bounce) {
 		free(qs->stash);
 		free(qs->used);
+		free(qs->full);
 		free(qs->bounce);
 		free(qs);
 		return -ENOMEM;
@@ -912,6 +935,7 @@ static void op_queue_stop(void *opaque, struct vh_server_queue *q)
 	dlog(d, VH_LOG_INFO, "ring %u stopped", vh_server_queue_index(q));
 	free(qs->stash);
 	free(qs->used);
+	free(qs->full);
 	free(qs->bounce);
 	free(qs);
 }
@@ -948,6 +972,7 @@ static int op_set_features(void *opaque, uint64_t features)
 	int hdr = (int)hdr_len_for(features);
 	unsigned off = tun_offloads(features & d->offloads);
 
+	dlog(d, VH_LOG_INFO, "features acked: 0x%" PRIx64, features);
 	if (d->o.mode != NET_MODE_TAP)
 		return 0;
 	/* One tap device behind all queue fds: setting it on the first sets it for all. */
@@ -964,8 +989,7 @@ static int op_set_features(void *opaque, uint64_t features)
 		return -e;
 	}
 	__atomic_store_n(&d->gso_rx, (off & (TUN_F_TSO4 | TUN_F_TSO6)) ? 1u : 0u, __ATOMIC_RELAXED);
-	dlog(d, VH_LOG_INFO, "features 0x%" PRIx64 ": tap header %d bytes, offloads 0x%x", features,
-	     hdr, off);
+	dlog(d, VH_LOG_INFO, "tap: header %d bytes, offloads 0x%x", hdr, off);
 	return 0;
 }
 
@@ -1209,6 +1233,11 @@ int net_dev_new(struct net_dev **out, const struct net_dev_opts *o)
 	cfg.device_features = d->features;
 	cfg.features_mask = o->features_mask;
 	cfg.protocol_extra = VH_BIT(VH_USER_PROTOCOL_F_NET_MTU) | VH_BIT(VH_USER_PROTOCOL_F_RARP);
+	/* QEMU 7.2 drives each queue pair as its own vhost device on the one socket, and each
+	 * sends ADD_MEM_REG for the same regions; the back-end refuses a region it already has.
+	 * SET_MEM_TABLE (the whole table, idempotent) works: keep to it with several pairs. */
+	if (d->npairs > 1)
+		cfg.protocol_mask |= VH_BIT(VH_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS);
 	cfg.num_queues = 2 * d->npairs;
 	cfg.config_size = NET_CONFIG_SIZE;
 	cfg.log = o->log;
@@ -1289,8 +1318,9 @@ int net_dev_format_stats(const struct net_dev *d, int pair, char *buf, size_t le
 			" tx_bytes=%" PRIu64 " tx_malformed=%" PRIu64 " tx_disabled=%" PRIu64
 			" tx_no_rx=%" PRIu64 " tx_errors=%" PRIu64 " rx_too_big=%" PRIu64
 			" rx_bad_buf=%" PRIu64 " rx_errors=%" PRIu64 " rx_flushed=%" PRIu64
-			" rarp=%" PRIu64,
+			" tx_gso=%" PRIu64 " rx_gso=%" PRIu64 " rarp=%" PRIu64,
 			t.rx_frames, t.rx_bytes, t.tx_frames, t.tx_bytes, t.tx_malformed,
 			t.tx_disabled, t.tx_no_rx, t.tx_errors, t.rx_too_big, t.rx_bad_buf,
-			t.rx_errors, t.rx_flushed, __atomic_load_n(&d->rarp, __ATOMIC_RELAXED));
+			t.rx_errors, t.rx_flushed, t.tx_gso, t.rx_gso,
+			__atomic_load_n(&d->rarp, __ATOMIC_RELAXED));
 }

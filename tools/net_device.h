@@ -75,6 +75,7 @@ struct net_pair_stats {
 	uint64_t rx_bad_buf;            /* RX buffer smaller than the header, returned empty */
 	uint64_t rx_errors;             /* tap read error or a frame with a header we cannot pass */
 	uint64_t rx_flushed;            /* echo frames or RX buffers given back when a ring stopped */
+	uint64_t tx_gso, rx_gso;        /* tap: segmentation-offloaded frames passed each way */
 };
 
 struct net_dev;

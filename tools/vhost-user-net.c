@@ -32,6 +32,7 @@ enum {
 	OPT_NO_OFFLOAD,
 	OPT_NO_MRG,
 	OPT_NO_PACKED,
+	OPT_NO_INDIRECT,
 };
 
 static const struct vhd_option net_options[] = {
@@ -44,6 +45,7 @@ static const struct vhd_option net_options[] = {
 	{ "no-offload", 0, NULL, "tap: offer no checksum or TSO offloads", OPT_NO_OFFLOAD },
 	{ "no-mrg-rxbuf", 0, NULL, "do not offer mergeable RX buffers", OPT_NO_MRG },
 	{ "no-packed", 0, NULL, "do not offer packed rings", OPT_NO_PACKED },
+	{ "no-indirect", 0, NULL, "do not offer indirect descriptors", OPT_NO_INDIRECT },
 	{ NULL, 0, NULL, NULL, 0 },
 };
 
@@ -113,6 +115,9 @@ static int net_parse(void *opaque, int id, const char *arg)
 		return 0;
 	case OPT_NO_PACKED:
 		c->o.features_mask |= VH_BIT(VH_F_RING_PACKED);
+		return 0;
+	case OPT_NO_INDIRECT:
+		c->o.features_mask |= VH_BIT(VH_F_INDIRECT_DESC);
 		return 0;
 	default:
 		return 0;
@@ -195,7 +200,9 @@ int main(int argc, char **argv)
 		vhd_usage_error("give --tap=NAME or --echo");
 		return VHD_EXIT_USAGE;
 	}
+	/* The device's messages are the tool's own: the tool's level, not the library's. */
 	cli.o.log = vhd_logger();
+	cli.o.log.max_level = vhd_log_level();
 	ret = net_dev_new(&cli.d, &cli.o);
 	if (ret < 0) {
 		vhd_log(VH_LOG_ERR, "cannot start the device: %s", strerror(-ret));
