@@ -16,6 +16,8 @@
 #           reconnect=1, the inflight buffer); the guest finishes and every acknowledged block
 #           is in the image. Whether a kill catches a request in flight is up to timing; the
 #           test reports how many restarts resubmitted one.
+#   restart the front-end goes away instead: QEMU is stopped while the guest writes, then a
+#           second QEMU boots on the same, still running server and moves data
 . "$(dirname "$0")/lib.sh"
 
 VARIANT=${1:?variant}
@@ -85,6 +87,10 @@ test \"\$(cat /sys/block/vda/ro)\" = 1
 $B verify /dev/vda $MiB $((4 * MiB)) $SEED
 $B write-fails /dev/vda 0"
 	;;
+restart)
+	NBLOCKS=8000
+	GUEST_CMD=$GUEST_DATA
+	;;
 crash)
 	RECONNECT=",reconnect=1"
 	SERVER_ARGS=(-v)
@@ -100,7 +106,25 @@ start_server server "$SOCK" "$BLK" --socket-path="$SOCK" --blk-file="$IMG" \
 	--num-queues=$NQ ${SERVER_ARGS[@]+"${SERVER_ARGS[@]}"}
 QARGS="-chardev socket,id=c0,path=$SOCK$RECONNECT -device vhost-user-blk-pci,chardev=c0,num-queues=$NQ$DEVOPTS"
 
-if [ "$VARIANT" != crash ]; then
+if [ "$VARIANT" = restart ]; then
+	start_guest "$WORK/guest1.out" 1 "$QARGS" "$B blocks /dev/vda $((8 * MiB)) $NBLOCKS $SEED" \
+		--modules virtio_blk
+	n=0
+	for _ in $(seq 600); do
+		n=$("$BLKCHECK" count "$IMG" $((8 * MiB)) $NBLOCKS "$SEED")
+		[ "$n" -ge 300 ] && break
+		kill -0 "$GUEST_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	[ "$n" -ge 300 ] && [ "$n" -lt $NBLOCKS ] || fail "the first guest wrote $n blocks, not a part"
+	kill -TERM "$GUEST_PID"   # run.sh stops its QEMU: the connection drops mid-I/O
+	wait "$GUEST_PID" 2>/dev/null
+	ok "first QEMU stopped after $n blocks"
+	kill -0 "$SERVER_PID" 2>/dev/null || fail "the server died with its front-end"
+	run_guest "$WORK/guest.out" 1 "$QARGS" "$GUEST_CMD" --modules virtio_blk
+	[ "$GUEST_RC" = 0 ] || fail "the second guest's checks failed (exit $GUEST_RC)"
+	ok "a second QEMU uses the same server"
+elif [ "$VARIANT" != crash ]; then
 	run_guest "$WORK/guest.out" "$SMP" "$QARGS" "$GUEST_CMD" --modules virtio_blk
 	[ "$GUEST_RC" = 0 ] || fail "guest checks failed (exit $GUEST_RC)"
 	ok "guest checks passed"
@@ -178,6 +202,12 @@ mq)
 		echo "$line" | grep -Eq " $q=[1-9]" || fail "queue $q carried no request"
 	done
 	ok "both queues carried requests; both regions are in the image"
+	;;
+restart)
+	[ "$(stat_of "$LOG" connections)" = 2 ] || fail "statistics: connections=$(stat_of "$LOG" connections)"
+	"$BLKCHECK" verify "$IMG" "$MiB" $((4 * MiB)) "$SEED" || fail "pattern not in the image"
+	"$BLKCHECK" verify "$IMG" $((8 * MiB)) $((n * 4096)) "$SEED" || fail "the first guest's blocks"
+	ok "two connections; both guests' data are in the image"
 	;;
 packed|sync)
 	"$BLKCHECK" verify "$IMG" "$MiB" $((4 * MiB)) "$SEED" || fail "pattern not in the image"
