@@ -138,6 +138,23 @@ def doc_protos(text):
     return found
 
 
+def anchors(text):
+    """The anchors GitHub-style renderers give the headings of a Markdown text."""
+    out, seen, in_code = set(), {}, False
+    for line in text.splitlines():
+        if line.startswith('```'):
+            in_code = not in_code
+            continue
+        m = None if in_code else re.match(r'^#{1,6}\s+(.*?)\s*$', line)
+        if not m:
+            continue
+        slug = re.sub(r'[^\w\- ]', '', m.group(1).strip().lower()).replace(' ', '-')
+        n = seen.get(slug, 0)
+        seen[slug] = n + 1
+        out.add(slug if n == 0 else f'{slug}-{n}')
+    return out
+
+
 def examples(text):
     """The ```c blocks that sit under a heading called Example(s)."""
     out, section, block, in_code = [], '', None, False
@@ -307,11 +324,17 @@ def main():
     for path in link_files:
         with open(path, encoding='utf-8') as f:
             text = f.read()
-        for target, _ in LINK_RE.findall(text):
+        for target, frag in LINK_RE.findall(text):
             if re.match(r'^[a-z]+:', target):
                 continue
-            if not os.path.exists(os.path.join(os.path.dirname(path), target)):
+            dest = os.path.join(os.path.dirname(path), target)
+            if not os.path.exists(dest):
                 fails.append(f'{os.path.relpath(path, root)}: broken link {target}')
+            elif frag and dest.endswith('.md'):
+                with open(dest, encoding='utf-8') as f:
+                    if frag[1:] not in anchors(f.read()):
+                        fails.append(f'{os.path.relpath(path, root)}: link {target}{frag}: '
+                                     'no such heading')
 
     for p in pending_report:
         print(f'PENDING: {p}')
