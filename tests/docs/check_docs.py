@@ -80,22 +80,18 @@ def declarations(text):
             elif c == '}':
                 depth -= 1
             continue
-        if c == ';':
-            stmt = ''.join(cur)
-            name = head_name(stmt)
-            if name:
-                yield name, norm(stmt)
-            cur = []
-        elif c == '{':
-            stmt = ''.join(cur)
-            name = head_name(stmt)
-            if name:
-                # A function body follows (static inline): the head is the prototype.
-                yield name, norm(stmt)
-                cur = []
-            depth = 1
-        else:
+        if c not in ';{':
             cur.append(c)
+            continue
+        stmt = ''.join(cur)
+        name = head_name(stmt)
+        if name:
+            # Before '{' a function body follows (static inline): the head is the prototype.
+            yield name, norm(stmt)
+        if name or c == ';':
+            cur = []  # a struct/enum head stays until its closing ';'
+        if c == '{':
+            depth = 1
 
 
 def parse_header(path):
