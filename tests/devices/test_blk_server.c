@@ -496,6 +496,37 @@ static void t_many_in_flight(void)
 	CHECK(p_wait_log(&s.p, " q0=", 10) == 0 && p_wait_log(&s.p, " q1=", 10) == 0);
 }
 
+/* SIGTERM while requests are in flight: the server completes or abandons them and exits 0
+ * with its statistics; the client sees the connection end, nothing hangs. */
+static void t_stop_under_load(void)
+{
+	struct srv s = { 0 };
+	struct cli c = { 0 };
+	static struct vh_vq_seg segs[80][3];
+	struct vh_vq_driver_req rq[80];
+	int st;
+
+	if (srv_start(&s, "stop", NULL) || cli_open(&c, s.sock, 1)) {
+		p_stop(&s.p);
+		return;
+	}
+	for (unsigned i = 0; i < 80; i++) {
+		uint32_t hoff = 1024 + i * 32, doff = DATA_OFF + i * 16384;
+
+		put_hdr(&c, hoff, T_OUT, i * 32ull);
+		segs[i][0] = (struct vh_vq_seg){ c.gpa + hoff, 16 };
+		segs[i][1] = (struct vh_vq_seg){ c.gpa + doff, 16384 };
+		segs[i][2] = (struct vh_vq_seg){ c.gpa + hoff + 16, 1 };
+		rq[i] = (struct vh_vq_driver_req){ segs[i], 2, 1, i };
+	}
+	CHECK_EQ(vh_driver_submit(c.drv, 0, rq, 80), 80);
+	st = p_stop(&s.p);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	CHECK_EQ(p_wait_log(&s.p, ": stats: ", 10), 0);
+	vh_driver_free(c.drv);
+	vh_device_close(c.dev);
+}
+
 /* ---- Variants of the device ------------------------------------------------------------- */
 
 static void t_read_only(void)
@@ -790,6 +821,7 @@ int main(int argc, char **argv)
 		{ "layouts", t_layouts_both },
 		{ "discard_write_zeroes", t_discard_write_zeroes_both },
 		{ "many_in_flight", t_many_in_flight_both },
+		{ "stop_under_load", t_stop_under_load },
 		{ "read_only", t_read_only_both },
 		{ "null", t_null },
 		{ "config", t_config },
