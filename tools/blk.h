@@ -51,7 +51,7 @@
 #define BLK_F_DISCARD 13
 #define BLK_F_WRITE_ZEROES 14
 
-/* struct virtio_blk_config as of virtio 1.3 (zoned fields included, left zero), so any
+/* struct virtio_blk_config as Linux 6.3+ lays it out (zoned fields included, left zero), so any
  * front-end's GET_CONFIG size is covered. Little-endian; this host is little-endian. */
 struct blk_config {
 	uint64_t capacity;                  /* 512-byte sectors */
