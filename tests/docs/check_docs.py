@@ -15,7 +15,8 @@ Rules (each broken rule is printed as "FAIL: ..." and makes the exit status 1):
      declares it (whitespace aside) inside a ```c block, and #includes that header;
   3. every exported function is declared in a public header;
   4. .pending stays honest: a listed name must still be public and must not be documented;
-  5. each page has a Synopsis and a Return value section, and docs/README.md links every page;
+  5. each page has a Synopsis and a Return value section, and docs/README.md links every page
+     and every other Markdown file in docs/;
   6. relative links in docs/README.md and docs/reference/*.md point at existing files;
   7. with --cc, every ```c block under an "Example" heading compiles (-fsyntax-only, warnings
      are errors) against include/, so examples keep up with the API.
@@ -317,6 +318,11 @@ def main():
         for page in pages:
             if os.path.normpath(os.path.join(refdir, page)) not in linked:
                 fails.append(f'docs/README.md does not link reference/{page}')
+        docdir = os.path.dirname(readme)
+        for doc in sorted(os.listdir(docdir)):
+            if doc.endswith('.md') and doc != 'README.md' and \
+                    os.path.normpath(os.path.join(docdir, doc)) not in linked:
+                fails.append(f'docs/README.md does not link {doc}')
     for path in link_files:
         with open(path, encoding='utf-8') as f:
             text = f.read()
