@@ -173,7 +173,7 @@ struct net_pair {
 	int tap_fd;                  /* tap mode: this pair's queue of the tap; -1 */
 	int rx_evt, tx_evt;          /* eventfds watched by the RX / TX ring */
 	struct ho_ring ho;           /* echo mode */
-	int rx_active;               /* atomic: RX ring started and enabled (echo: take frames) */
+	int rx_started;              /* atomic: the RX ring is started and not broken */
 	int tx_blocked;              /* atomic: TX waits for room in the hand-over */
 	int attached;                /* tap queue attached (multi-queue taps; RX worker / stop) */
 	struct net_pair_stats st;    /* relaxed atomics */
@@ -336,10 +336,13 @@ static void q_watch(struct net_q *qs, int fd)
 	qs->watched = fd;
 }
 
-/* A broken ring is not processed any more: stop watching so nothing wakes it in vain. */
+/* A broken ring is not processed any more: stop watching so nothing wakes it in vain, and
+ * (RX) take no more echo frames for it. */
 static void q_broken(struct net_q *qs)
 {
 	q_watch(qs, -1);
+	if (!qs->tx)
+		__atomic_store_n(&qs->p->rx_started, 0, __ATOMIC_RELEASE);
 }
 
 /* ---- iovec helpers -------------------------------------------------------------------------- */
@@ -466,6 +469,10 @@ static void tx_process(struct net_q *qs)
 	int enabled = vh_server_queue_enabled(qs->q);
 	unsigned frames = 0, added = 0;
 	int blocked = 0;
+	/* Echo: frames go to RX only while it is started and enabled (looked up here, not left
+	 * to RX's worker, which may not have run yet after a start or an enable). */
+	int rx_ready = __atomic_load_n(&p->rx_started, __ATOMIC_ACQUIRE) &&
+		       vh_server_queue_enabled(vh_server_get_queue(d->s, 2 * p->idx));
 
 	evt_drain(p->tx_evt);
 	q_watch(qs, p->tx_evt);
@@ -503,7 +510,7 @@ static void tx_process(struct net_q *qs)
 				if (h.gso_type != HDR_GSO_NONE)
 					stat_add(&p->st.tx_gso, 1);
 			}
-		} else if (!__atomic_load_n(&p->rx_active, __ATOMIC_ACQUIRE)) {
+		} else if (!rx_ready) {
 			stat_add(&p->st.tx_no_rx, 1);
 		} else {
 			uint8_t *dst = ho_reserve(&p->ho, len);
@@ -789,7 +796,6 @@ static void rx_process(struct net_q *qs)
 	struct net_pair *p = qs->p;
 	int enabled = vh_server_queue_enabled(qs->q);
 
-	__atomic_store_n(&p->rx_active, enabled && !qs->broken, __ATOMIC_RELEASE);
 	if (!enabled) {
 		/* Started but disabled: supply nothing; frames wait (tap) or are refused (echo). */
 		if (p->d->o.mode == NET_MODE_TAP) {
@@ -888,6 +894,8 @@ static int op_queue_start(void *opaque, struct vh_server_queue *q)
 			      (__atomic_load_n(&d->gso_rx, __ATOMIC_RELAXED) ? NET_MAX_FRAME : mtu + 18u);
 	}
 	vh_server_queue_set_priv(q, qs);
+	if (!qs->tx)
+		__atomic_store_n(&qs->p->rx_started, 1, __ATOMIC_RELEASE);
 	dlog(d, VH_LOG_INFO, "ring %u (%s of pair %u) started: %u entries, header %u bytes", idx,
 	     qs->tx ? "TX" : "RX", idx / 2, qs->num, qs->hdr_len);
 	return 0;
@@ -904,7 +912,7 @@ static void op_queue_stop(void *opaque, struct vh_server_queue *q)
 		return;
 	p = qs->p;
 	if (!qs->tx)
-		__atomic_store_n(&p->rx_active, 0, __ATOMIC_RELEASE);
+		__atomic_store_n(&p->rx_started, 0, __ATOMIC_RELEASE);
 	if (qs->watched >= 0)
 		(void)vh_server_queue_watch_fd(q, -1);
 	/* Give every popped element back so the driver keeps its buffers (length 0). */
