@@ -595,6 +595,8 @@ int vh_blk_complete(struct vh_blk *b, unsigned q, struct vh_blk_done *done, unsi
 		count += (unsigned)r;
 		if (count >= min || count == max || timeout_ms == 0)
 			return (int)count;
+		if (vhp_driver_remaining_ms(deadline) == 0) /* bounded even if waits keep waking */
+			return count ? (int)count : -ETIMEDOUT;
 		r = vh_driver_wait(b->drv, q, vhp_driver_remaining_ms(deadline));
 		if (r == -ENODATA)
 			return (int)count;

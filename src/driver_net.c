@@ -461,6 +461,8 @@ int vh_net_tx_wait(struct vh_net *n, unsigned pair, int timeout_ms)
 			return r;
 		if (vh_net_tx_pending(n, pair) == 0)
 			return 0;
+		if (vhp_driver_remaining_ms(deadline) == 0)
+			return -ETIMEDOUT;
 		r = vh_driver_wait(n->drv, 2 * pair + 1, vhp_driver_remaining_ms(deadline));
 		/* Leave TX calls off again: only this wait wants them. */
 		vh_vq_driver_disable_cb(vq);
@@ -621,7 +623,7 @@ int vh_net_recv(struct vh_net *n, unsigned pair, struct vh_net_rx *frames, unsig
 				break;
 			got++;
 		}
-		if (got || timeout_ms == 0 || max == 0)
+		if (got || timeout_ms == 0 || max == 0 || vhp_driver_remaining_ms(deadline) == 0)
 			break;
 		r = vh_driver_wait(n->drv, 2 * pair, vhp_driver_remaining_ms(deadline));
 		if (r == -ENODATA) {
