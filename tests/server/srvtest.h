@@ -94,6 +94,7 @@ struct tdev {
 	struct vh_server *s;
 	struct tdev_q q[T_MAXQ];
 	int hold;                /* hold every popped request */
+	unsigned hold_mod;       /* > 1: hold requests whose number is not a multiple of it */
 	int skip_disabled;       /* return at once on a disabled ring */
 	int complete_at_stop;    /* queue_stop completes held requests instead of dropping */
 	unsigned connects, disconnects, resets;
@@ -167,7 +168,8 @@ static inline void tdev_process(void *opaque, struct vh_server_queue *q)
 
 			if (dq->norder < T_ORDER_MAX)
 				dq->order[dq->norder++] = req;
-			if (dev->hold && dq->nheld < T_HOLD_MAX) {
+			if ((dev->hold || (dev->hold_mod > 1 && req % dev->hold_mod != 0)) &&
+			    dq->nheld < T_HOLD_MAX) {
 				dq->held_req[dq->nheld] = req;
 				dq->held[dq->nheld++] = el[i];
 				continue;
