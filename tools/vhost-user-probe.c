@@ -53,57 +53,7 @@ static const char *type_name(enum dev_type t)
 	}
 }
 
-/* ---- Device-specific feature names (virtio spec, device feature bits 0-23 and 41-63) ---- */
-
-static const char *blk_feature_name(unsigned bit)
-{
-	switch (bit) {
-	case 0: return "BARRIER";
-	case 1: return "SIZE_MAX";
-	case 2: return "SEG_MAX";
-	case 4: return "GEOMETRY";
-	case 5: return "RO";
-	case 6: return "BLK_SIZE";
-	case 7: return "SCSI";
-	case 9: return "FLUSH";
-	case 10: return "TOPOLOGY";
-	case 11: return "CONFIG_WCE";
-	case 12: return "MQ";
-	case 13: return "DISCARD";
-	case 14: return "WRITE_ZEROES";
-	case 15: return "LIFETIME";
-	case 17: return "SECURE_ERASE";
-	case 18: return "ZONED";
-	default: return NULL;
-	}
-}
-
-static const char *net_feature_name(unsigned bit)
-{
-	static const char *const low[24] = {
-		"CSUM", "GUEST_CSUM", "CTRL_GUEST_OFFLOADS", "MTU", NULL, "MAC", "GSO",
-		"GUEST_TSO4", "GUEST_TSO6", "GUEST_ECN", "GUEST_UFO", "HOST_TSO4", "HOST_TSO6",
-		"HOST_ECN", "HOST_UFO", "MRG_RXBUF", "STATUS", "CTRL_VQ", "CTRL_RX", "CTRL_VLAN",
-		"CTRL_RX_EXTRA", "GUEST_ANNOUNCE", "MQ", "CTRL_MAC_ADDR",
-	};
-
-	if (bit < 24)
-		return low[bit];
-	switch (bit) {
-	case 52: return "VQ_NOTF_COAL";
-	case 53: return "NOTF_COAL";
-	case 54: return "GUEST_USO4";
-	case 55: return "GUEST_USO6";
-	case 56: return "HOST_USO";
-	case 57: return "HASH_REPORT";
-	case 59: return "GUEST_HDRLEN";
-	case 60: return "RSS";
-	case 61: return "RSC_EXT";
-	case 62: return "STANDBY";
-	case 63: return "SPEED_DUPLEX";
-	default: return NULL;
-	}
-}
+/* ---- Feature names: transport bits from wire.h, device bits from driver.h ---- */
 
 /* Name of a virtio feature bit for the device type; NULL when unnamed. */
 static const char *feature_name(enum dev_type t, unsigned bit)
@@ -113,9 +63,9 @@ static const char *feature_name(enum dev_type t, unsigned bit)
 	if (n)
 		return n;
 	if (t == TYPE_BLK)
-		return blk_feature_name(bit);
+		return vh_blk_feature_name(bit);
 	if (t == TYPE_NET)
-		return net_feature_name(bit);
+		return vh_net_feature_name(bit);
 	return NULL;
 }
 
