@@ -452,6 +452,8 @@ static void t_net_loopback(void)
 		{ VH_VQ_F_RING_PACKED, 200, 1 },
 		{ VH_BIT(VH_NET_F_MRG_RXBUF), 0, 0 },
 		{ VH_BIT(VH_NET_F_MRG_RXBUF) | VH_VQ_F_RING_PACKED | VH_VQ_F_EVENT_IDX, 0, 0 },
+		/* legacy layout: 10-byte header in its own descriptor */
+		{ VH_BIT(VH_NET_F_MRG_RXBUF) | VH_BIT(32) | VH_BIT(27) | VH_VQ_F_RING_PACKED, 0, 0 },
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
@@ -464,7 +466,7 @@ static void t_net_loopback(void)
 		CHECK_EQ(err, 0);
 		if (n) {
 			CHECK_EQ(vh_driver_features(vh_net_driver(n)) & VH_BIT(VH_NET_F_CTRL_VQ), 0);
-			CHECK_EQ(vh_net_hdr_len(n), 12);
+			CHECK_EQ(vh_net_hdr_len(n), (cases[i].drop & VH_BIT(32)) ? 10 : 12);
 			c = vh_net_config(n);
 			CHECK_EQ(c->have_mac, 1);
 			CHECK_EQ(c->mac[5], 0x56);
