@@ -309,4 +309,19 @@ static inline void send_frame(struct raw *w, unsigned len, unsigned seq, uint64_
 	CHECK_EQ(vh_driver_submit(w->drv, 1, &req, 1), 1);
 }
 
+/* The first server threads leave their stacks in glibc's cache (mappings that stay): run one
+ * connection before the first test takes its baseline. */
+static inline void warm_up(void)
+{
+	struct srv s;
+
+	if (srv_start(&s, 1) == 0) {
+		struct vh_device *dev = connect_dev(&s);
+
+		if (dev)
+			vh_device_close(dev);
+		srv_stop(&s);
+	}
+}
+
 #endif

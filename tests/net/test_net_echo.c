@@ -414,16 +414,6 @@ static const struct t_test tests[] = {
 
 int main(int argc, char **argv)
 {
-	struct srv s;
-
-	/* Warm-up: the first threads leave stacks in glibc's cache (mappings that stay), which
-	 * must not count against the first test's baseline. */
-	if (srv_start(&s, 1) == 0) {
-		struct vh_device *dev = connect_dev(&s);
-
-		if (dev)
-			vh_device_close(dev);
-		srv_stop(&s);
-	}
+	warm_up();
 	return t_run(tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
 }

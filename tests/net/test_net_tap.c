@@ -385,8 +385,6 @@ static void write_file(const char *path, const char *text)
 
 int main(int argc, char **argv)
 {
-	struct srv s;
-
 	if (unshare(CLONE_NEWNET) < 0) {
 		fprintf(stderr, "FAIL: unshare(CLONE_NEWNET): %s (the tap tests need root)\n",
 			strerror(errno));
@@ -395,13 +393,6 @@ int main(int argc, char **argv)
 	/* No IPv6 chatter (router solicitations) on the tap in this namespace. */
 	write_file("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1");
 	write_file("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1");
-	/* Warm-up: the first threads leave stacks in glibc's cache. */
-	if (srv_start(&s, 1) == 0) {
-		struct vh_device *dev = connect_dev(&s);
-
-		if (dev)
-			vh_device_close(dev);
-		srv_stop(&s);
-	}
+	warm_up();
 	return t_run(tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
 }
