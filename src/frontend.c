@@ -167,7 +167,9 @@ int vh_frontend_check_reply(const struct vh_msg *request, int acked, const struc
 	case VH_USER_CREATE_CRYPTO_SESSION:
 		return (reply->hdr.size == request->hdr.size && !reply_nfds) ? 0 : -EPROTO;
 	case VH_USER_POSTCOPY_ADVISE:
-		return (reply->hdr.size == 0 && reply_nfds == 1) ? 0 : -EPROTO;
+		/* No fd is how a back-end says it could not open a userfaultfd: a failed request,
+		 * not a broken stream (QEMU reports it the same way). */
+		return (reply->hdr.size == 0 && reply_nfds <= 1) ? 0 : -EPROTO;
 	case VH_USER_GET_INFLIGHT_FD: {
 		uint64_t end;
 		uint64_t limit, per_queue, page = 4096;
@@ -1137,8 +1139,8 @@ int vh_frontend_postcopy_advise(struct vh_frontend *fe, int *ufd_out)
 	r = transact(fe, &req, NULL, 0, EXPECT_AUTO, &rep);
 	if (r)
 		return r;
-	*ufd_out = take_fd(&rep); /* check_reply guaranteed exactly one */
-	return 0;
+	*ufd_out = take_fd(&rep); /* check_reply allows at most one */
+	return *ufd_out >= 0 ? 0 : -EIO;
 }
 
 int vh_frontend_postcopy_listen(struct vh_frontend *fe)
