@@ -47,7 +47,7 @@ static void t_out_splits(void)
 {
 	for (size_t c1 = 1; c1 < 1040; c1 += 7) {
 		for (size_t c2 = c1; c2 < 1040; c2 += 131) {
-			struct iovec iov[8], orig[8];
+			struct iovec iov[8] = { { 0 } }, orig[8];
 			size_t cuts[2] = { c1, c2 };
 			struct vh_vq_elem e = { .iov = iov, .iov_cap = 8 };
 			struct blk_parsed p;
@@ -87,7 +87,7 @@ static void t_in_splits(void)
 {
 	for (size_t h = 1; h <= 16; h++) {
 		for (size_t c = 1; c <= 1025; c += 3) {
-			struct iovec iov[8], orig[8];
+			struct iovec iov[8] = { { 0 } }, orig[8];
 			size_t hc[1] = { h }, dc[1] = { c };
 			struct vh_vq_elem e = { .iov = iov, .iov_cap = 8 };
 			struct blk_parsed p;
