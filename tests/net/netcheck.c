@@ -3,13 +3,13 @@
  * Both ends of the QEMU test of vhost-user-net (qemu-tap.sh): one static program, run in the
  * guest on eth0 and on the host on the tap inside a private network namespace.
  *
- *   netcheck raw-guest IFACE COUNT      send COUNT frames, expect each one's reply
- *   netcheck raw-host IFACE COUNT       check COUNT frames from the guest, reply to each
+ *   netcheck raw-guest IFACE COUNT [MAX]  send COUNT frames, expect each one's reply
+ *   netcheck raw-host IFACE COUNT [MAX]   check COUNT frames from the guest, reply to each
  *   netcheck tcp-host ADDR PORT BYTES   accept one connection: read BYTES, write BYTES back
  *   netcheck tcp-guest ADDR PORT BYTES  connect: write BYTES, read BYTES
  *
  * Raw frames use ethertype 0x88b5 (local experimental). Frame i from the guest is broadcast,
- * 60..1514 bytes long (the length depends on i), carries "VHNA", i, its length and bytes
+ * 60..MAX bytes long (default 1514; the length depends on i), carries "VHNA", i, its length and bytes
  * derived from i; the host checks every byte and answers with frame "VHNB" i to the guest's
  * MAC, of another length and other bytes, which the guest checks byte for byte. TCP streams
  * carry a position-dependent pattern, checked byte for byte (this crosses the checksum and
@@ -37,6 +37,8 @@
 #define MAXLEN 1514u
 #define WINDOW 8u
 
+static unsigned maxlen = MAXLEN;    /* longest frame sent (MTU + 14) */
+
 static const uint8_t host_mac[6] = { 0x02, 0x76, 0x68, 0x6e, 0x00, 0x01 };
 
 static int64_t now_ms(void)
@@ -49,7 +51,7 @@ static int64_t now_ms(void)
 
 static unsigned frame_len(char kind, uint32_t seq)
 {
-	unsigned span = MAXLEN - MINLEN + 1;
+	unsigned span = maxlen - MINLEN + 1;
 
 	return MINLEN + (kind == 'A' ? (seq * 397u) % span : (seq * 211u + 100u) % span);
 }
@@ -211,7 +213,7 @@ static int raw_guest(const char *ifname, uint32_t count)
 		got++;
 	}
 	printf("netcheck: %u frames (%u..%u bytes) out and %u back, every byte as sent, %.1f s\n",
-	       count, MINLEN, MAXLEN, got, (double)(now_ms() - t0) / 1000.0);
+	       count, MINLEN, maxlen, got, (double)(now_ms() - t0) / 1000.0);
 	close(s);
 	return 0;
 }
@@ -362,6 +364,14 @@ static int tcp(const char *addr, const char *port, uint64_t bytes, int host)
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc == 5 && !strncmp(argv[1], "raw-", 4)) {
+		maxlen = (unsigned)strtoul(argv[4], NULL, 0);
+		if (maxlen < MINLEN || maxlen > MAXLEN) {
+			fprintf(stderr, "netcheck: MAX must be %u..%u\n", MINLEN, MAXLEN);
+			return 2;
+		}
+		argc = 4;
+	}
 	if (argc == 4 && !strcmp(argv[1], "raw-guest"))
 		return raw_guest(argv[2], (uint32_t)strtoul(argv[3], NULL, 0));
 	if (argc == 4 && !strcmp(argv[1], "raw-host"))
@@ -370,7 +380,7 @@ int main(int argc, char **argv)
 		return tcp(argv[2], argv[3], strtoull(argv[4], NULL, 0), 1);
 	if (argc == 5 && !strcmp(argv[1], "tcp-guest"))
 		return tcp(argv[2], argv[3], strtoull(argv[4], NULL, 0), 0);
-	fprintf(stderr, "usage: netcheck raw-guest|raw-host IFACE COUNT\n"
+	fprintf(stderr, "usage: netcheck raw-guest|raw-host IFACE COUNT [MAX]\n"
 			"       netcheck tcp-host|tcp-guest ADDR PORT BYTES\n");
 	return 2;
 }

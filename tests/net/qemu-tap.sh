@@ -7,7 +7,7 @@
 #     negotiated carries checksum-offloaded and TSO frames through the tap;
 #   - the features the guest negotiated, the server's counters and a clean SIGTERM exit.
 #
-#   qemu-tap.sh VHOST_USER_NET NETCHECK [basic|no-offload|mq]
+#   qemu-tap.sh VHOST_USER_NET NETCHECK [basic|no-offload|mq|mtu]
 #
 # virtio-net-pci needs vectors=0 under TCG: with MSI-X, QEMU 7.2 segfaults at DRIVER_OK.
 . "$(dirname "$0")/../devices/lib.sh"
@@ -19,7 +19,7 @@ FRAMES=500
 TCP_BYTES=$((2 * 1024 * 1024))
 need qemu-system-x86_64 ip "$NET" "$NETCHECK"
 
-srv_args=() qemu_net="" qemu_dev="" smp=1 pairs=1 tcp_cpu=""
+srv_args=() qemu_net="" qemu_dev="" smp=1 pairs=1 tcp_cpu="" maxframe=1514
 case $VARIANT in
 basic) ;;
 no-offload) srv_args=(--no-offload) ;;
@@ -27,6 +27,8 @@ no-offload) srv_args=(--no-offload) ;;
 # the tap steers its answers to the queue its flow came in on: both pairs carry frames.
 mq) pairs=2 smp=2 srv_args=(--queue-pairs=2) qemu_net=",queues=2" qemu_dev=",mq=on"
 	tcp_cpu="taskset 2" ;;
+# MTU offered (--mtu) and set by QEMU's host_mtu: QEMU sends NET_SET_MTU, we set the tap's.
+mtu) srv_args=(--mtu=1400) qemu_dev=",host_mtu=1400" maxframe=1414 ;;
 *) fail "unknown variant $VARIANT" ;;
 esac
 
@@ -48,7 +50,7 @@ ip -n "$NS" link set lo up && ip -n "$NS" addr add 10.99.0.1/24 dev "$TAP" &&
 	ip -n "$NS" link set "$TAP" up || fail "cannot configure $TAP in $NS"
 ok "tap $TAP up in namespace $NS"
 
-ip netns exec "$NS" "$NETCHECK" raw-host "$TAP" "$FRAMES" >"$WORK/raw-host.log" 2>&1 &
+ip netns exec "$NS" "$NETCHECK" raw-host "$TAP" "$FRAMES" "$maxframe" >"$WORK/raw-host.log" 2>&1 &
 RAW_PID=$!
 DEV_PIDS+=("$RAW_PID")
 ip netns exec "$NS" "$NETCHECK" tcp-host 10.99.0.1 5001 "$TCP_BYTES" >"$WORK/tcp-host.log" 2>&1 &
@@ -64,7 +66,8 @@ LIBVHOST_GUEST_QEMU_ARGS="-object memory-backend-memfd,id=mem,size=$GUEST_MEM,sh
 	--timeout 150 --modules virtio_net --file "$NETCHECK:/vmrun/files/netcheck" -c "set -e
 echo features \$(cat /sys/bus/virtio/drivers/virtio_net/virtio*/features)
 ip link set eth0 up
-/vmrun/files/netcheck raw-guest eth0 $FRAMES
+echo mtu \$(cat /sys/class/net/eth0/mtu)
+/vmrun/files/netcheck raw-guest eth0 $FRAMES $maxframe
 ip addr add 10.99.0.2/24 dev eth0
 ping -c 3 -W 5 10.99.0.1
 $tcp_cpu /vmrun/files/netcheck tcp-guest 10.99.0.1 5001 $TCP_BYTES
@@ -100,6 +103,14 @@ if [ "$VARIANT" = mq ]; then
 	n=$(grep -c 'ring [0-9] .* started' "$WORK/server.log")
 	[ "$n" -ge 4 ] || fail "only $n rings started"
 	ok "2 queue pairs in the guest, $n rings started"
+fi
+
+if [ "$VARIANT" = mtu ]; then
+	bit 3 || fail "MTU not negotiated"
+	grep -q 'mtu 1400' "$WORK/guest.out" || fail "the guest's eth0 MTU is not 1400"
+	grep -q 'NET_SET_MTU 1400: tap MTU set' "$WORK/server.log" || fail "no NET_SET_MTU 1400"
+	ip -n "$NS" link show "$TAP" | grep -q 'mtu 1400' || fail "the tap's MTU is not 1400"
+	ok "MTU 1400: offered, negotiated, NET_SET_MTU applied to the tap"
 fi
 
 stop_server "$SERVER_PID"
