@@ -148,7 +148,7 @@ static void dirty_log(int packed)
 	struct t_baseline b = t_baseline();
 	struct tsrv_cfg sc = { .nq = 1, .nthreads = 1 };
 	struct tdrv_cfg dc = { .nq = 1, .num = LNUM, .packed = packed, .event_idx = 1 };
-	struct vh_dirty_log log, small;
+	struct vh_dirty_log log = { 0 }, small = { 0 };
 	struct lreq r[LREQ];
 	uint32_t written[LREQ];
 	uint64_t want[128], ring_page, mem_end, f30;
