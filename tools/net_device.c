@@ -1175,8 +1175,11 @@ int net_dev_new(struct net_dev **out, const struct net_dev_opts *o)
 	    (o->mtu && (o->mtu < 68 || o->mtu > 65535)) ||
 	    (o->mode == NET_MODE_TAP && (!o->tap_name || !*o->tap_name ||
 					  strlen(o->tap_name) >= IFNAMSIZ)) ||
-	    (o->mode != NET_MODE_TAP && o->mode != NET_MODE_ECHO))
+	    (o->mode != NET_MODE_TAP && o->mode != NET_MODE_ECHO)) {
+		if (o)
+			dlog(&(struct net_dev){ .o = *o }, VH_LOG_ERR, "invalid device options");
 		return -EINVAL;
+	}
 	*out = NULL;
 	d = calloc(1, sizeof(*d));
 	if (!d)
@@ -1186,6 +1189,7 @@ int net_dev_new(struct net_dev **out, const struct net_dev_opts *o)
 	d->tap_mtu = 1500;
 	d->pairs = calloc(d->npairs, sizeof(*d->pairs));
 	if (!d->pairs) {
+		dlog(d, VH_LOG_ERR, "no memory for %u queue pairs", d->npairs);
 		free(d);
 		return -ENOMEM;
 	}
@@ -1200,12 +1204,14 @@ int net_dev_new(struct net_dev **out, const struct net_dev_opts *o)
 		p->tx_evt = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 		if (p->rx_evt < 0 || p->tx_evt < 0) {
 			r = -errno;
+			dlog(d, VH_LOG_ERR, "eventfd: %s", strerror(-r));
 			goto fail;
 		}
 		if (o->mode == NET_MODE_ECHO) {
 			p->ho.buf = malloc(HO_SIZE);
 			if (!p->ho.buf) {
 				r = -ENOMEM;
+				dlog(d, VH_LOG_ERR, "no memory for the echo hand-over of pair %u", i);
 				goto fail;
 			}
 		} else {

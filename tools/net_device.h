@@ -81,7 +81,7 @@ struct net_pair_stats {
 struct net_dev;
 
 /* Opens the tap (tap mode), creates the server. The caller then listens / connects through
- * net_dev_server() and runs it. */
+ * net_dev_server() and runs it. A failure has been logged (one line saying why). */
 int net_dev_new(struct net_dev **out, const struct net_dev_opts *o);
 /* Frees the server first (stopping the rings), then closes the taps and eventfds. */
 void net_dev_free(struct net_dev *d);

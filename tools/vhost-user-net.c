@@ -204,10 +204,8 @@ int main(int argc, char **argv)
 	cli.o.log = vhd_logger();
 	cli.o.log.max_level = vhd_log_level();
 	ret = net_dev_new(&cli.d, &cli.o);
-	if (ret < 0) {
-		vhd_log(VH_LOG_ERR, "cannot start the device: %s", strerror(-ret));
-		return VHD_EXIT_FAIL;
-	}
+	if (ret < 0)
+		return VHD_EXIT_FAIL;     /* the device said why */
 	log_features(cli.d);
 	/* Both rings of a pair on one worker: echo hand-over and tap queue stay on one CPU. */
 	threads = c.threads ? c.threads : cli.o.queue_pairs;
