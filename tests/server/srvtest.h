@@ -189,30 +189,40 @@ static inline void tdev_process(void *opaque, struct vh_server_queue *q)
 }
 
 /* Completes held requests of queue qi in the order given by idx[] (indexes into held[]), or
- * all in order when idx is NULL; from any thread. Returns how many. */
-static inline unsigned tdev_complete(struct tdev *dev, unsigned qi, const unsigned *idx, unsigned n)
+ * all in order when idx is NULL; from any thread. Returns how many. The elements are taken
+ * under the device lock and pushed after it is released: `process` takes the device lock
+ * with the queue lock held, so the device lock is never held while taking a queue lock. */
+static inline unsigned tdev_complete(struct tdev *dev, unsigned qi, const unsigned *idx,
+				     unsigned n)
 {
 	struct vh_server_queue *q = vh_server_get_queue(dev->s, qi);
 	struct tdev_q *dq = &dev->q[qi];
-	unsigned done = 0;
+	static __thread struct vh_vq_elem take[T_HOLD_MAX];
+	unsigned nt = 0, done = 0;
 
 	pthread_mutex_lock(&dev->lock);
 	if (!idx)
 		n = dq->nheld;
 	for (unsigned i = 0; i < n; i++) {
 		unsigned h = idx ? idx[i] : i;
-		struct vh_vq_used u;
 
 		if (h >= dq->nheld || !dq->held[h].iov)
 			continue;
-		u.id = dq->held[h].id;
-		u.len = tdev_answer(&dq->held[h]);
-		if (vh_server_queue_push(q, &u, 1) == 0)
-			done++;
+		take[nt++] = dq->held[h];
 		dq->held[h].iov = NULL;
 	}
 	if (!idx)
 		dq->nheld = 0;
+	pthread_mutex_unlock(&dev->lock);
+	for (unsigned i = 0; i < nt; i++) {
+		struct vh_vq_used u;
+
+		u.id = take[i].id;
+		u.len = tdev_answer(&take[i]);
+		if (vh_server_queue_push(q, &u, 1) == 0)
+			done++;
+	}
+	pthread_mutex_lock(&dev->lock);
 	dq->completed += done;
 	pthread_mutex_unlock(&dev->lock);
 	vh_server_queue_notify(q);
