@@ -223,13 +223,16 @@ def main_cases():
 def scaling_cases():
     """(parameter, value, ours case, anchor case or None)."""
     rows = []
+    # DPDK 22.11 takes at most 8 regions and qemu-storage-daemon 7.2 at most 32: beyond, the
+    # anchor row shows the refusal.
     for r in (1, 8, 64, 509):
         rows.append(('W0 memory regions', r, case('s-w0-reg%d' % r, 'ring', 'ring', regions=r),
-                     case('s-w2dpdk-reg%d' % r, 'dpdk-io', 'net', regions=r) if r <= 8 else None))
-    for r in (1, 8, 64):
+                     None))
         rows.append(('W1 null memory regions', r,
                      case('s-w1-reg%d' % r, 'blk-null', 'blk', regions=r),
-                     case('s-w1qsd-reg%d' % r, 'qsd-null', 'blk', regions=r) if r <= 32 else None))
+                     case('s-w1qsd-reg%d' % r, 'qsd-null', 'blk', regions=r)))
+        rows.append(('W2 memory regions', r, case('s-w2-reg%d' % r, 'net-echo', 'net', regions=r),
+                     case('s-w2dpdk-reg%d' % r, 'dpdk-io', 'net', regions=r)))
     for q in (1, 2, 4):
         rows.append(('W0 queues', q, case('s-w0-q%d' % q, 'ring', 'ring', queues=q), None))
         rows.append(('W2 queue pairs', q, case('s-w2-q%d' % q, 'net-echo', 'net', queues=q),
@@ -265,6 +268,7 @@ class Ctx:
         self._img = None
         self._n = 0
         self.prefixes = []
+        self.waited = False
         self.log = open(os.path.join(self.tmp, 'bench.log'), 'w')
 
     def exe(self, rel):
@@ -498,12 +502,14 @@ def machine_idle():
 
 def measure_wall(ctx, c):
     be = BACKENDS[c['backend']]
-    deadline = time.time() + ctx.args.idle_wait
+    # Wait for an idle machine once per run; after that a busy machine skips the case at once.
+    deadline = time.time() + (0 if ctx.waited else ctx.args.idle_wait)
     while True:
         ok, why, load = machine_idle()
         if ok or ctx.args.wall_force:
             break
         if time.time() > deadline:
+            ctx.waited = True
             raise Skip('not idle: ' + why)
         time.sleep(5)
     n = be.wall_count // (5 if ctx.args.quick else 1)

@@ -702,7 +702,8 @@ static void usage(void)
 		"               [--queues N] [--qsize N] [--depth N] [--size BYTES] [--regions N]\n"
 		"               [--count N] [--warmup N] [--runs N] [--write] [--mrg] [--notify]\n"
 		"               [--disk-sectors N] [--idle-ms MS] [--on-start CMD] [--on-stop CMD]\n"
-		"               [--timeout-s S] [--verbose]\n");
+		"               [--timeout-s S] [--verbose]\n"
+		"Drives the vhost-user back-end at PATH; prints one line per measured window.\n");
 	exit(1);
 }
 
@@ -716,7 +717,7 @@ int main(int argc, char **argv)
 		{ "write", 0, 0, 'o' },       { "mrg", 0, 0, 'm' },        { "notify", 0, 0, 'N' },
 		{ "disk-sectors", 1, 0, 'D' }, { "idle-ms", 1, 0, 'i' },   { "on-start", 1, 0, 'a' },
 		{ "on-stop", 1, 0, 'b' },     { "timeout-s", 1, 0, 't' },  { "verbose", 0, 0, 'v' },
-		{ 0, 0, 0, 0 },
+		{ "help", 0, 0, 'h' },        { 0, 0, 0, 0 },
 	};
 	struct bench *b = calloc(1, sizeof(*b));
 	struct opts *o;
