@@ -7,6 +7,7 @@
  * length is checked by the driver, every request payload byte by the device; fd and mapping
  * counts return to their baseline.
  */
+#include <signal.h>
 #include "srvtest.h"
 
 static void check_clean(struct tsrv *t, struct tdrv *dr)
@@ -431,6 +432,107 @@ static void test_busy_poll(void)
 	daemon_polled(0, 300, 0);
 }
 
+/* ---- A device fd watched by the queue's worker (asynchronous completions) ------------------ */
+
+static void test_watch_fd_async(void)
+{
+	struct t_baseline b = t_baseline();
+	struct tsrv_cfg sc = { .nq = 1, .nthreads = 2 };
+	struct tdrv_cfg dc = { .nq = 1, .num = 64, .event_idx = 1 };
+	struct tsrv t;
+	struct tdrv dr;
+	unsigned calls;
+	uint32_t v = 0;
+	uint64_t one = 1;
+
+	CHECK_EQ(tsrv_create(&t, &sc), 0);
+	t.dev.watch_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	t.dev.hold = 1;
+	tdrv_init(&dr, &dc);
+	CHECK_EQ(tdrv_socketpair(&dr, &t), 0);
+	tsrv_run(&t);
+	CHECK_EQ(tdrv_handshake(&dr, 0), 0);
+	for (int round = 0; round < 20; round++) {
+		unsigned target = dr.q[0].done + 5;
+
+		CHECK_EQ(tdrv_submit(&dr.q[0], 5), 5);
+		for (int k = 0; k < 2000 && tdev_get(&t.dev, &t.dev.q[0].nheld) < 5; k++)
+			t_sleep_ms(1);
+		CHECK_EQ(tdev_get(&t.dev, &t.dev.q[0].nheld), 5);
+		t_sleep_ms(2);
+		CHECK_EQ(tdrv_collect(&dr.q[0]), 0); /* held until the device fd fires */
+		CHECK_EQ(write(t.dev.watch_efd, &one, sizeof(one)), (ssize_t)sizeof(one));
+		CHECK_EQ(tdrv_wait_done(&dr.q[0], target, T_WAIT_MS), 0);
+	}
+	CHECK_EQ(dr.q[0].bad, 0);
+	/* A stopped queue's device fd does not run process. */
+	CHECK_EQ(vh_frontend_get_vring_base(dr.fe, 0, &v), 0);
+	calls = tdev_get(&t.dev, &t.dev.process_calls);
+	CHECK_EQ(write(t.dev.watch_efd, &one, sizeof(one)), (ssize_t)sizeof(one));
+	t_sleep_ms(50);
+	CHECK_EQ(tdev_get(&t.dev, &t.dev.process_calls), calls);
+	/* Restarted, it is watched again (queue_start registers it once more). */
+	CHECK_EQ(vh_frontend_set_vring_base(dr.fe, 0, v), 0);
+	CHECK_EQ(vh_frontend_set_vring_kick(dr.fe, 0, dr.q[0].kick), 0);
+	CHECK_EQ(tdrv_submit(&dr.q[0], 3), 3);
+	for (int k = 0; k < 2000 && tdev_get(&t.dev, &t.dev.q[0].nheld) < 3; k++)
+		t_sleep_ms(1);
+	CHECK_EQ(write(t.dev.watch_efd, &one, sizeof(one)), (ssize_t)sizeof(one));
+	CHECK_EQ(tdrv_wait_done(&dr.q[0], 103, T_WAIT_MS), 0);
+	CHECK_EQ(tsrv_join(&t), 0);
+	vh_frontend_free(dr.fe);
+	dr.fe = NULL;
+	close(t.dev.watch_efd);
+	tsrv_destroy(&t);
+	tdrv_fini(&dr);
+	CHECK_BASELINE(b);
+}
+
+/* ---- vh_server_stop() from a signal handler --------------------------------------------------- */
+
+static struct vh_server *sig_server;
+
+static void on_sigusr1(int sig)
+{
+	(void)sig;
+	vh_server_stop(sig_server);
+}
+
+static void test_stop_from_signal(void)
+{
+	struct t_baseline b = t_baseline();
+	struct tsrv_cfg sc = { .nq = 2, .nthreads = 2 };
+	struct tdrv_cfg dc = { .nq = 2, .num = 32 };
+	struct sigaction sa, old;
+	struct tsrv t;
+	struct tdrv dr;
+
+	CHECK_EQ(tsrv_create(&t, &sc), 0);
+	tdrv_init(&dr, &dc);
+	CHECK_EQ(tdrv_socketpair(&dr, &t), 0);
+	tsrv_run(&t);
+	CHECK_EQ(tdrv_handshake(&dr, 0), 0);
+	CHECK_EQ(tdrv_traffic(&dr, 0, 200, 8), 0);
+	sig_server = t.s;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigusr1;
+	sigaction(SIGUSR1, &sa, &old);
+	kill(getpid(), SIGUSR1);
+	pthread_join(t.thread, NULL);
+	t.running = 0;
+	CHECK_EQ(t.result, 0);
+	sigaction(SIGUSR1, &old, NULL);
+	/* Every worker is gone; the connection stays and a new run serves it again. */
+	tsrv_run(&t);
+	CHECK_EQ(tdrv_traffic(&dr, 1, 200, 8), 0);
+	CHECK_EQ(tsrv_join(&t), 0);
+	vh_frontend_free(dr.fe);
+	dr.fe = NULL;
+	tsrv_destroy(&t);
+	tdrv_fini(&dr);
+	CHECK_BASELINE(b);
+}
+
 /* ---- Misc API contracts ------------------------------------------------------------------- */
 
 static void test_api_contracts(void)
@@ -504,6 +606,8 @@ int main(int argc, char **argv)
 		T_TEST(test_agnostic_nofd),
 		T_TEST(test_nofd_kick_polled),
 		T_TEST(test_busy_poll),
+		T_TEST(test_watch_fd_async),
+		T_TEST(test_stop_from_signal),
 	};
 
 	t_warm_threads();

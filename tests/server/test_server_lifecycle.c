@@ -477,6 +477,50 @@ static void test_memory_change_while_running(void)
 	CHECK_BASELINE(b);
 }
 
+/* The whole vhost-user slot count: 8 regions by SET_MEM_TABLE, 501 more by ADD_MEM_REG, data
+ * through rings spread over them, then a 510th region is refused. */
+static void test_509_regions(void)
+{
+	struct t_baseline b = t_baseline();
+	struct tsrv_cfg sc = { .nq = 2, .nthreads = 2 };
+	struct tdrv_cfg dc = { .nq = 2, .num = 8, .event_idx = 1, .nregions = 509,
+			      .mem_size = 509ull * 65536 };
+	struct vh_guest_mem_opts go = { .size = 65536, .gpa_base = 1ull << 40 };
+	struct vh_guest_mem *extra = NULL;
+	struct vh_mem_region r;
+	struct tsrv t;
+	struct tdrv dr;
+	unsigned n;
+	int fd;
+
+	start(&t, &dr, &sc, &dc);
+	vh_guest_mem_regions(dr.gm, &n);
+	CHECK_EQ(n, 509);
+	CHECK_EQ(tdrv_handshake(&dr, TDRV_NO_RINGS), 0);
+	for (unsigned i = 8; i < n; i++) {
+		tdrv_region(&dr, i, &r, &fd);
+		CHECK_EQ_M(vh_frontend_add_mem_reg(dr.fe, &r, fd), 0, "region %u", i);
+	}
+	for (unsigned i = 0; i < 2; i++) {
+		CHECK_EQ(tdrv_start_ring(&dr, i, 0), 0);
+		CHECK_EQ(tdrv_traffic(&dr, i, 200, 4), 0);
+	}
+	CHECK_EQ(vh_guest_mem_new_opts(&extra, &go), 0);
+	{
+		const struct vh_region *x = vh_guest_mem_regions(extra, &n);
+
+		r.guest_phys_addr = x[0].guest_phys_addr;
+		r.memory_size = x[0].size;
+		r.userspace_addr = x[0].userspace_addr;
+		r.mmap_offset = x[0].fd_offset;
+		CHECK_EQ(vh_frontend_add_mem_reg(dr.fe, &r, x[0].fd), -EIO);
+	}
+	CHECK_EQ(tdrv_traffic(&dr, 0, 50, 4), 0);
+	finish(&t, &dr);
+	vh_guest_mem_free(extra);
+	CHECK_BASELINE(b);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct t_test tests[] = {
@@ -491,6 +535,7 @@ int main(int argc, char **argv)
 		T_TEST(test_bad_notify_fds),
 		T_TEST(test_reset_device),
 		T_TEST(test_memory_change_while_running),
+		T_TEST(test_509_regions),
 	};
 
 	t_warm_threads();
