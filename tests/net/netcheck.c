@@ -11,7 +11,8 @@
  * Raw frames use ethertype 0x88b5 (local experimental). Frame i from the guest is broadcast,
  * 60..MAX bytes long (default 1514; the length depends on i), carries "VHNA", i, its length and bytes
  * derived from i; the host checks every byte and answers with frame "VHNB" i to the guest's
- * MAC, of another length and other bytes, which the guest checks byte for byte. TCP streams
+ * MAC, of another length and other bytes, which the guest checks byte for byte. Each number
+ * must come exactly once; the order may change (several queue pairs). TCP streams
  * carry a position-dependent pattern, checked byte for byte (this crosses the checksum and
  * segmentation offloads when the device offers them). Exit 0 only if everything matched.
  */
@@ -182,20 +183,37 @@ static int check(const uint8_t *buf, int n, char kind, uint32_t seq, const uint8
 	return -1;
 }
 
+/*
+ * The sequence number a frame of `kind` claims, if it is one of ours (checked in full by
+ * check() afterwards), else -1. With several queue pairs frames may legitimately pass each
+ * other on different queues, so each side accepts them in any order, each number once.
+ */
+static long frame_seq(const uint8_t *buf, int n, char kind)
+{
+	uint32_t seq;
+
+	if (n < 26 || memcmp(buf + 14, kind == 'A' ? "VHNA" : "VHNB", 4))
+		return -1;
+	memcpy(&seq, buf + 18, 4);
+	return seq;
+}
+
 static int raw_guest(const char *ifname, uint32_t count)
 {
 	static const uint8_t bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
 	uint8_t mac[6], f[MAXLEN], buf[65536];
-	uint32_t sent = 0, got = 0;
+	uint32_t sent = 0, got = 0, base = 0;
 	int ifindex, s = open_raw(ifname, &ifindex, mac);
+	uint8_t *seen = calloc(count ? count : 1, 1);
 	int64_t t0 = now_ms();
 
-	if (s < 0)
+	if (s < 0 || !seen)
 		return 1;
 	while (got < count) {
+		long seq;
 		int n;
 
-		while (sent < count && sent - got < WINDOW) {
+		while (sent < count && sent - base < WINDOW) {
 			unsigned len = build(f, 'A', sent, bcast, mac);
 
 			if (send_frame(s, ifindex, f, len) < 0)
@@ -205,15 +223,25 @@ static int raw_guest(const char *ifname, uint32_t count)
 		n = recv_frame(s, buf, sizeof(buf), 5000);
 		if (n <= 0) {
 			fprintf(stderr, "netcheck: no reply to frame %u within 5 s (%u of %u back)\n",
-				got, got, count);
+				base, got, count);
 			return 1;
 		}
-		if (check(buf, n, 'B', got, mac, host_mac) < 0)
+		seq = frame_seq(buf, n, 'B');
+		if (seq < (long)base || seq >= (long)sent || seen[seq]) {
+			fprintf(stderr, "netcheck: unexpected reply %ld (waiting for %u..%u)\n", seq,
+				base, sent - 1);
 			return 1;
+		}
+		if (check(buf, n, 'B', (uint32_t)seq, mac, host_mac) < 0)
+			return 1;
+		seen[seq] = 1;
 		got++;
+		while (base < sent && seen[base])
+			base++;
 	}
 	printf("netcheck: %u frames (%u..%u bytes) out and %u back, every byte as sent, %.1f s\n",
 	       count, MINLEN, maxlen, got, (double)(now_ms() - t0) / 1000.0);
+	free(seen);
 	close(s);
 	return 0;
 }
@@ -223,28 +251,36 @@ static int raw_host(const char *ifname, uint32_t count)
 	static const uint8_t bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
 	uint8_t mac[6], guest[6] = { 0 }, f[MAXLEN], buf[65536];
 	int ifindex, s = open_raw(ifname, &ifindex, mac);
-	uint32_t seq;
+	uint8_t *seen = calloc(count ? count : 1, 1);
+	uint32_t got;
 
-	if (s < 0)
+	if (s < 0 || !seen)
 		return 1;
-	for (seq = 0; seq < count; seq++) {
+	for (got = 0; got < count; got++) {
 		/* The first frame may wait for the guest to boot. */
-		int n = recv_frame(s, buf, sizeof(buf), seq ? 10000 : 120000);
+		int n = recv_frame(s, buf, sizeof(buf), got ? 10000 : 120000);
+		long seq = frame_seq(buf, n, 'A');
 		unsigned len;
 
 		if (n <= 0) {
-			fprintf(stderr, "netcheck: frame %u from the guest did not come\n", seq);
+			fprintf(stderr, "netcheck: %u of %u frames came from the guest\n", got, count);
+			return 1;
+		}
+		if (seq < 0 || seq >= (long)count || seen[seq]) {
+			fprintf(stderr, "netcheck: unexpected frame %ld from the guest\n", seq);
 			return 1;
 		}
 		if (n >= 12)
 			memcpy(guest, buf + 6, 6);
-		if (check(buf, n, 'A', seq, bcast, guest) < 0)
+		if (check(buf, n, 'A', (uint32_t)seq, bcast, guest) < 0)
 			return 1;
-		len = build(f, 'B', seq, guest, host_mac);
+		seen[seq] = 1;
+		len = build(f, 'B', (uint32_t)seq, guest, host_mac);
 		if (send_frame(s, ifindex, f, len) < 0)
 			return 1;
 	}
 	printf("netcheck: %u frames from the guest checked and answered\n", count);
+	free(seen);
 	close(s);
 	return 0;
 }
