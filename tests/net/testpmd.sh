@@ -68,7 +68,7 @@ done
 
 # Retry instead of dropping when the virtio TX ring is full (our server runs on a kick, not
 # polling); no flush of RX queues at start, it would swallow the pcap frames.
-printf "${start_cmds}set fwd io retry\nset burst tx delay 20 retry 5000\n" >"$TMP/cmds"
+printf "${start_cmds}set fwd io retry\nset burst tx delay 20 retry 50000\n" >"$TMP/cmds"
 mkfifo "$TMP/stdin"
 # shellcheck disable=SC2016 # expanded by the inner shell
 start_peer "$TMP/testpmd.log" bash -c 'stdin=$1; shift; exec "$@" <"$stdin"' testpmd \
