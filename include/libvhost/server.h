@@ -165,7 +165,10 @@ int vh_server_set_connection(struct vh_server *s, int fd);
 
 /* ---- Event-loop agnostic use ------------------------------------------------------------- */
 
-/* Poll for POLLIN; then vh_server_dispatch() (returns as vh_backend_dispatch()). */
+/* Poll for POLLIN; then vh_server_dispatch() (returns as vh_backend_dispatch()). Dispatch also
+ * releases memory tables that no popped element points into any more (the daemon does it at
+ * least every 200 ms), so an application should dispatch, or call it when the fd is idle,
+ * now and then. */
 int vh_server_control_fd(const struct vh_server *s);
 int vh_server_dispatch(struct vh_server *s);
 /* A started queue's kick fd to poll (-1 when stopped, or when the ring is polled: NOFD). It
@@ -238,8 +241,8 @@ int vh_server_queue_pop(struct vh_server_queue *q, struct vh_vq_elem *elems, uns
  * in the batch, or a stopped queue; -EIO if the ring is broken.
  */
 int vh_server_queue_push(struct vh_server_queue *q, const struct vh_vq_used *used, unsigned n);
-/* Signals the call fd if the driver wants it (event idx / flags). Returns 1 if signalled.
- * Any thread (takes the queue lock unless this thread holds it). */
+/* Signals the call fd if the driver wants it (event idx / flags). Returns 1 if signalled, 0 if
+ * not, -EIO if the ring broke. Any thread (takes the queue lock unless this thread holds it). */
 int vh_server_queue_notify(struct vh_server_queue *q);
 /* Variants for code that already holds the queue lock (inside `process`). */
 int vh_server_queue_push_locked(struct vh_server_queue *q, const struct vh_vq_used *used,
