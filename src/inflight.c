@@ -199,14 +199,9 @@ int vhp_inflight_get(struct vh_server *s, const struct vh_inflight *req, struct 
 		close(fd);
 		return e;
 	}
-	for (unsigned i = 0; i < req->num_queues; i++) {
-		uint8_t *reg = (uint8_t *)map + (size_t)i * per;
-
-		if (packed)
-			init_packed_region(reg, req->queue_size, 0, 1);
-		else
-			init_split_region(reg, req->queue_size, 0);
-	}
+	/* A fresh memfd reads as zeros: every region is "version 0, uninitialised" and is set up
+	 * for its ring's actual size when the ring starts, so queues never started cost no
+	 * memory. */
 	vhp_inflight_unmap(s);
 	s->inf.map = map;
 	s->inf.map_len = len;
