@@ -411,6 +411,9 @@ static inline void tsrv_destroy(struct tsrv *t)
 
 /* ---- Driver --------------------------------------------------------------------------------- */
 
+struct tdrv;
+static inline void tdrv_fini(struct tdrv *dr);
+
 struct tdrv_q {
 	struct vh_vq_driver *d;
 	struct vh_vq_driver_addrs a;
@@ -562,6 +565,16 @@ static inline int tdrv_socketpair(struct tdrv *dr, struct tsrv *t)
 		return -1;
 	CHECK_EQ(vh_server_set_connection(t->s, sv[1]), 0);
 	return vh_frontend_new(&dr->fe, sv[0], &c);
+}
+
+/* Stops the server while still connected, then drops the connection and frees both sides. */
+static inline void t_teardown(struct tsrv *t, struct tdrv *dr)
+{
+	CHECK_EQ(tsrv_join(t), 0);
+	vh_frontend_free(dr->fe);
+	dr->fe = NULL;
+	tsrv_destroy(t);
+	tdrv_fini(dr);
 }
 
 static inline int tdrv_connect(struct tdrv *dr, const char *path)

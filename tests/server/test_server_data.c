@@ -413,11 +413,7 @@ static void daemon_polled(int nofd, int poll_us, int packed)
 	vh_server_queue_get_stats(vh_server_get_queue(t.s, 0), &st);
 	if (nofd)
 		CHECK_EQ(st.kicks, 0); /* nothing to read: served by polling alone */
-	CHECK_EQ(tsrv_join(&t), 0);
-	vh_frontend_free(dr.fe);
-	dr.fe = NULL;
-	tsrv_destroy(&t);
-	tdrv_fini(&dr);
+	t_teardown(&t, &dr);
 	CHECK_BASELINE(b);
 }
 
@@ -525,11 +521,7 @@ static void test_stop_from_signal(void)
 	/* Every worker is gone; the connection stays and a new run serves it again. */
 	tsrv_run(&t);
 	CHECK_EQ(tdrv_traffic(&dr, 1, 200, 8), 0);
-	CHECK_EQ(tsrv_join(&t), 0);
-	vh_frontend_free(dr.fe);
-	dr.fe = NULL;
-	tsrv_destroy(&t);
-	tdrv_fini(&dr);
+	t_teardown(&t, &dr);
 	CHECK_BASELINE(b);
 }
 

@@ -302,11 +302,7 @@ static void one_case(const struct hcase *c)
 	CHECK_EQ(vh_server_queue_is_broken(vh_server_get_queue(t.s, 0)), 0);
 	CHECK_EQ_M(tdrv_traffic(&dr, 0, 50, 8), 0, "%s: traffic after restart", c->name);
 	CHECK_EQ(t.dev.q[0].bad, 0);
-	CHECK_EQ(tsrv_join(&t), 0);
-	vh_frontend_free(dr.fe);
-	dr.fe = NULL;
-	tsrv_destroy(&t);
-	tdrv_fini(&dr);
+	t_teardown(&t, &dr);
 }
 
 static void test_hostile_rings(void)
@@ -602,11 +598,7 @@ static void test_inflight_refused(void)
 	CHECK_EQ(tdrv_start_ring(&dr, 0, 0), 0);
 	CHECK_EQ(vh_frontend_set_inflight_fd(dr.fe, &got, fd), -EIO);
 	close(fd);
-	CHECK_EQ(tsrv_join(&t), 0);
-	vh_frontend_free(dr.fe);
-	dr.fe = NULL;
-	tsrv_destroy(&t);
-	tdrv_fini(&dr);
+	t_teardown(&t, &dr);
 	CHECK_BASELINE(b);
 }
 

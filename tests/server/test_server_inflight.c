@@ -216,11 +216,7 @@ static void stop_resume(int packed)
 	pthread_mutex_unlock(&t.dev.lock);
 	CHECK_EQ(tdrv_traffic(&dr, 0, 100, 16), 0);
 	CHECK_EQ(dr.q[0].bad, 0);
-	CHECK_EQ(tsrv_join(&t), 0);
-	vh_frontend_free(dr.fe);
-	dr.fe = NULL;
-	tsrv_destroy(&t);
-	tdrv_fini(&dr);
+	t_teardown(&t, &dr);
 	CHECK_BASELINE(b);
 }
 

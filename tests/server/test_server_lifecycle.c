@@ -22,11 +22,7 @@ static void start(struct tsrv *t, struct tdrv *dr, const struct tsrv_cfg *sc,
 
 static void finish(struct tsrv *t, struct tdrv *dr)
 {
-	CHECK_EQ(tsrv_join(t), 0);
-	vh_frontend_free(dr->fe);
-	dr->fe = NULL;
-	tsrv_destroy(t);
-	tdrv_fini(dr);
+	t_teardown(t, dr);
 }
 
 /* ---- GET_VRING_BASE stop / resume ----------------------------------------------------------- */

@@ -222,11 +222,7 @@ static void dirty_log(int packed)
 	check_pages(&log, NULL, 0, "replaced log");
 	CHECK_EQ(t.dev.q[0].bad, 0);
 
-	CHECK_EQ(tsrv_join(&t), 0);
-	vh_frontend_free(dr.fe);
-	dr.fe = NULL;
-	tsrv_destroy(&t);
-	tdrv_fini(&dr);
+	t_teardown(&t, &dr);
 	vh_dirty_log_clear(&log);
 	vh_dirty_log_clear(&small);
 	close(lfd);
@@ -274,11 +270,7 @@ static void test_log_unsealed(void)
 		}
 	munmap(m, 4096);
 	close(fd);
-	CHECK_EQ(tsrv_join(&t), 0);
-	vh_frontend_free(dr.fe);
-	dr.fe = NULL;
-	tsrv_destroy(&t);
-	tdrv_fini(&dr);
+	t_teardown(&t, &dr);
 	CHECK_BASELINE(b);
 }
 
