@@ -460,6 +460,7 @@ struct tdrv_cfg {
 	int in_order;
 	unsigned nregions;
 	uint64_t mem_size;
+	unsigned mem_flags;      /* VH_GUEST_MEM_* */
 };
 
 static inline void tdrv_q_ring(struct tdrv *dr, struct tdrv_q *dq)
@@ -510,6 +511,11 @@ static inline void tdrv_init(struct tdrv *dr, const struct tdrv_cfg *c)
 	go.nregions = c->nregions ? c->nregions : 1;
 	go.gpa_base = 0x100000;
 	go.gpa_gap = c->nregions > 1 ? 0x10000 : 0;
+	go.flags = c->mem_flags;
+	if (c->mem_flags & VH_GUEST_MEM_HUGETLB) {
+		go.gpa_base = 2u << 20;
+		go.gpa_gap = c->nregions > 1 ? 2u << 20 : 0;
+	}
 	CHECK_EQ(vh_guest_mem_new_opts(&dr->gm, &go), 0);
 	for (unsigned i = 0; i < c->nq; i++) {
 		struct tdrv_q *dq = &dr->q[i];

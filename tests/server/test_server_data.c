@@ -105,6 +105,30 @@ static void test_packed_indirect_in_order(void)
 	one_queue(&c, 2, 1500);
 }
 
+/* Guest memory on hugetlbfs (2 MiB pages), two regions; needs reserved huge pages (CI reserves
+ * them and sets LIBVHOST_REQUIRE_HUGEPAGES, so there it cannot pass without running). */
+static void test_hugetlb_memory(void)
+{
+	struct vh_guest_mem_opts o = { .size = 4u << 20, .flags = VH_GUEST_MEM_HUGETLB };
+	struct vh_guest_mem *probe = NULL;
+	struct tdrv_cfg c = { .nq = 1, .num = 128, .event_idx = 1, .nregions = 2,
+			      .mem_size = 4u << 20, .mem_flags = VH_GUEST_MEM_HUGETLB };
+	int r = vh_guest_mem_new_opts(&probe, &o);
+	const char *req = getenv("LIBVHOST_REQUIRE_HUGEPAGES");
+
+	vh_guest_mem_free(probe);
+	if (r) {
+		printf("# hugetlb guest memory not available (%s)%s\n", t_errname(r),
+		       req && *req == '1' ? "" : ": not run");
+		CHECK(!(req && *req == '1'));
+		return;
+	}
+	one_queue(&c, 1, 1000);
+	c.packed = 1;
+	c.num = 100;
+	one_queue(&c, 2, 1000);
+}
+
 /* ---- Several queues on two workers, traffic on all at once -------------------------------- */
 
 struct mq_arg {
@@ -589,6 +613,7 @@ int main(int argc, char **argv)
 		T_TEST(test_split_in_order_regions),
 		T_TEST(test_packed),
 		T_TEST(test_packed_indirect_in_order),
+		T_TEST(test_hugetlb_memory),
 		T_TEST(test_multiqueue_split),
 		T_TEST(test_multiqueue_packed),
 		T_TEST(test_socket_path_reconnect),
