@@ -454,8 +454,10 @@ static int h_set_mem_table(struct req *rq)
 	}
 	/* Commit: the recorded table changes only now. Fds the callee left are closed by the
 	 * dispatcher. */
-	for (unsigned i = 0; i < n; i++)
+	for (unsigned i = 0; i < n; i++) {
 		be->regions[i] = nr[i];
+		be->region_refs[i] = 1;
+	}
 	be->nregions = n;
 	qsort(be->regions, n, sizeof(*be->regions), cmp_region);
 	if (postcopy)
@@ -463,20 +465,41 @@ static int h_set_mem_table(struct req *rq)
 	return 0;
 }
 
+static int same_region(const struct vh_backend_mem_region *a, const struct vh_backend_mem_region *b)
+{
+	return a->r.guest_phys_addr == b->r.guest_phys_addr &&
+	       a->r.memory_size == b->r.memory_size &&
+	       a->r.userspace_addr == b->r.userspace_addr;
+}
+
 static int h_add_mem_reg(struct req *rq)
 {
 	struct vh_backend *be = rq->be;
 	struct vh_backend_mem_region reg;
+	unsigned pos;
 	int r;
 
 	decode_region(be, rq->p->bytes + 8, &reg);
 	if (!region_ok(&reg.r))
 		return -EINVAL;
-	if (be->nregions >= be->cfg.max_mem_slots)
-		return -ENOSPC;
-	for (unsigned i = 0; i < be->nregions; i++)
+	for (unsigned i = 0; i < be->nregions; i++) {
+		/* The same region again (another queue pair's vhost device): one more holder,
+		 * nothing to map. The file must be the same one at the same offset. */
+		if (same_region(&reg, &be->regions[i]) &&
+		    reg.r.mmap_offset == be->regions[i].r.mmap_offset) {
+			if (be->region_refs[i] == UINT32_MAX)
+				return -ENOSPC;
+			r = mem_fd_checks(be, &reg, rq->fds[0]);
+			if (r)
+				return r;
+			be->region_refs[i]++;
+			return 0;
+		}
 		if (regions_conflict(&reg.r, &be->regions[i].r))
 			return -EINVAL;
+	}
+	if (be->nregions >= be->cfg.max_mem_slots)
+		return -ENOSPC;
 	r = mem_fd_checks(be, &reg, rq->fds[0]);
 	if (r)
 		return r;
@@ -485,8 +508,17 @@ static int h_add_mem_reg(struct req *rq)
 		if (r)
 			return r;
 	}
-	be->regions[be->nregions++] = reg;
-	qsort(be->regions, be->nregions, sizeof(*be->regions), cmp_region);
+	/* Insert in guest-address order, keeping the holder counts beside their regions. */
+	for (pos = 0; pos < be->nregions; pos++)
+		if (be->regions[pos].r.guest_phys_addr > reg.r.guest_phys_addr)
+			break;
+	memmove(&be->regions[pos + 1], &be->regions[pos],
+		(be->nregions - pos) * sizeof(*be->regions));
+	memmove(&be->region_refs[pos + 1], &be->region_refs[pos],
+		(be->nregions - pos) * sizeof(*be->region_refs));
+	be->regions[pos] = reg;
+	be->region_refs[pos] = 1;
+	be->nregions++;
 	return 0;
 }
 
@@ -499,16 +531,15 @@ static int h_rem_mem_reg(struct req *rq)
 
 	/* A passed fd (allowed by the spec) is closed by the dispatcher. */
 	decode_region(be, rq->p->bytes + 8, &reg);
-	for (i = 0; i < be->nregions; i++) {
-		const struct vh_mem_region *o = &be->regions[i].r;
-
-		if (o->guest_phys_addr == reg.r.guest_phys_addr &&
-		    o->memory_size == reg.r.memory_size &&
-		    o->userspace_addr == reg.r.userspace_addr)
+	for (i = 0; i < be->nregions; i++)
+		if (same_region(&reg, &be->regions[i]))
 			break;
-	}
 	if (i == be->nregions)
 		return -ENOENT;
+	if (be->region_refs[i] > 1) {
+		be->region_refs[i]--; /* another holder still uses it */
+		return 0;
+	}
 	if (be->ops.rem_mem_reg) {
 		r = cb_result(be->ops.rem_mem_reg(be, &be->regions[i]));
 		if (r)
@@ -516,6 +547,8 @@ static int h_rem_mem_reg(struct req *rq)
 	}
 	memmove(&be->regions[i], &be->regions[i + 1],
 		(be->nregions - i - 1) * sizeof(*be->regions));
+	memmove(&be->region_refs[i], &be->region_refs[i + 1],
+		(be->nregions - i - 1) * sizeof(*be->region_refs));
 	be->nregions--;
 	return 0;
 }
@@ -1355,9 +1388,12 @@ int vh_backend_new(struct vh_backend **out, const struct vh_backend_config *cfg,
 	vh_endpoint_init(&be->chan, -1, "backend-channel");
 	be->vrings = calloc(be->cfg.num_queues, sizeof(*be->vrings));
 	be->regions = calloc(be->cfg.max_mem_slots, sizeof(*be->regions));
-	if (!be->vrings || !be->regions || pthread_mutex_init(&be->chan_lock, NULL)) {
+	be->region_refs = calloc(be->cfg.max_mem_slots, sizeof(*be->region_refs));
+	if (!be->vrings || !be->regions || !be->region_refs ||
+	    pthread_mutex_init(&be->chan_lock, NULL)) {
 		free(be->vrings);
 		free(be->regions);
+		free(be->region_refs);
 		free(be);
 		return -ENOMEM;
 	}
@@ -1393,6 +1429,7 @@ void vh_backend_free(struct vh_backend *be)
 	pthread_mutex_destroy(&be->chan_lock);
 	free(be->vrings);
 	free(be->regions);
+	free(be->region_refs);
 	free(be);
 }
 

@@ -43,6 +43,10 @@ struct vh_backend {
 	enum vhp_postcopy postcopy;
 	struct vh_backend_vring *vrings;        /* cfg.num_queues entries */
 	struct vh_backend_mem_region *regions;  /* cfg.max_mem_slots entries, sorted by gpa */
+	/* How many ADD_MEM_REG requests hold each region: QEMU 7.2 drives each net queue pair as
+	 * its own vhost device on one socket, and every pair adds (and later removes) the same
+	 * regions. Parallel to regions[]. */
+	uint32_t *region_refs;
 	unsigned nregions;
 
 	/* Back-end channel (SET_BACKEND_REQ_FD). chan_lock serialises requests on it and guards

@@ -1247,11 +1247,6 @@ int net_dev_new(struct net_dev **out, const struct net_dev_opts *o)
 	cfg.device_features = d->features;
 	cfg.features_mask = o->features_mask;
 	cfg.protocol_extra = VH_BIT(VH_USER_PROTOCOL_F_NET_MTU) | VH_BIT(VH_USER_PROTOCOL_F_RARP);
-	/* QEMU 7.2 drives each queue pair as its own vhost device on the one socket, and each
-	 * sends ADD_MEM_REG for the same regions; the back-end refuses a region it already has.
-	 * SET_MEM_TABLE (the whole table, idempotent) works: keep to it with several pairs. */
-	if (d->npairs > 1)
-		cfg.protocol_mask |= VH_BIT(VH_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS);
 	cfg.num_queues = 2 * d->npairs;
 	cfg.config_size = NET_CONFIG_SIZE;
 	cfg.log = o->log;
