@@ -14,6 +14,7 @@
 #include <libvhost/vdpa.h>
 #include <libvhost/memory.h>
 #include <libvhost/ring.h>
+#include <libvhost/server.h>
 #include <libvhost/driver.h>
 
 #endif
