@@ -56,7 +56,8 @@
  *    packed: at the descriptor ring's guest address, where used descriptors are written). The
  *    SET_LOG_FD eventfd is signalled after a push that marked pages.
  *  - Inflight (INFLIGHT_SHMFD): GET_INFLIGHT_FD creates a sealed memfd laid out as the spec
- *    says for the acked ring layout (split 16 + 16 n, packed 32 + 32 n bytes per queue);
+ *    says for the acked ring layout (split 16 + 16 n, packed 32 + 32 n bytes per queue; every
+ *    region starts at version 0 and is set up for its ring's size when the ring starts);
  *    SET_INFLIGHT_FD maps only what num_queues x queue_size needs and requires the shrink seal.
  *    Both are refused while a ring runs. At ring start the buffer is validated and recovered
  *    (hostile values bounded, an unusable region starts afresh), and requests found in flight
