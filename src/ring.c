@@ -139,6 +139,9 @@ int vh_vq_new(struct vh_vq **out, const struct vh_vq_config *cfg)
 	vq->max_indirect = cfg->max_indirect ? cfg->max_indirect : VH_VQ_DEFAULT_MAX_INDIRECT;
 	if (cfg->log)
 		vq->log = *cfg->log;
+	vq->rcache = calloc(VHP_RCACHE_SLOTS, sizeof(*vq->rcache));
+	if (vq->rcache == NULL)
+		goto nomem;
 	if (vq->indirect) {
 		vq->ind_buf = malloc((size_t)vq->max_indirect * 16u);
 		if (vq->ind_buf == NULL)
@@ -185,6 +188,7 @@ void vh_vq_free(struct vh_vq *vq)
 	if (vq == NULL)
 		return;
 	free(vq->ind_buf);
+	free(vq->rcache);
 	free(vq->ndesc);
 	free(vq->in_len);
 	free(vq);
@@ -365,17 +369,31 @@ enum vh_vq_fault vh_vq_fault(const struct vh_vq *vq)
 
 /* ---- Device side: walker slow paths ------------------------------------------------------ */
 
-int vhp_vq_add_buf_slow(struct vh_vq *vq, struct iovec *iov, uint64_t *gpa, uint32_t room,
-			uint64_t addr, uint32_t len)
+int vhp_tc_search(struct vhp_tcache *tc, uint64_t addr, uint32_t len)
 {
-	void *p = vh_memory_gpa_to_host(vq->mem, addr, len);
+	int i = vh_memory_find(tc->mem, addr);
+	const struct vh_memory_region *r;
+
+	if (i < 0)
+		return 0;
+	r = &tc->mem->regions[i];
+	if (!vhp_tc_fits(addr - r->gpa, len, r->size))
+		return 0;
+	tc->rcache[(addr >> VHP_RCACHE_SHIFT) & (VHP_RCACHE_SLOTS - 1u)] = (uint16_t)i;
+	vhp_tc_set(tc, (unsigned)i);
+	return 1;
+}
+
+int vhp_vq_add_buf_slow(struct vh_vq *vq, struct vhp_tcache *tc, struct iovec *iov,
+			uint64_t *gpa, uint32_t room, uint64_t addr, uint32_t len)
+{
 	int r, i;
 
-	if (p != NULL) {
-		/* One region (not the cached one). */
+	if (len != 0 && vhp_tc_lookup(tc, addr, len)) {
+		/* One region (not the one cached before). */
 		if (room == 0)
 			return vhp_vq_fail(vq, VH_VQ_FAULT_IOV_FULL);
-		iov[0].iov_base = p;
+		iov[0].iov_base = tc->host + (addr - tc->gpa);
 		iov[0].iov_len = len;
 		if (gpa)
 			gpa[0] = addr;

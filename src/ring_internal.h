@@ -100,6 +100,8 @@ struct vh_vq {
 	uint16_t *ndesc;          /* packed: ring descriptors per buffer id */
 	uint64_t *in_len;         /* IN_ORDER: writable bytes per id (batched used entries) */
 	uint8_t *ind_buf;         /* bounce buffer for indirect tables crossing regions */
+	uint16_t *rcache;         /* VHP_RCACHE_SLOTS region indexes, see vhp_tc_lookup() */
+	unsigned tc_idx;          /* region of the last translation (a hint, checked) */
 	struct vh_dirty_log *dlog;
 	uint64_t log_gpa;         /* GPA of the used ring (split) / descriptor ring (packed) */
 	struct vh_logger log;
@@ -145,30 +147,97 @@ static inline __attribute__((always_inline)) void vhp_cursor_finish(const struct
 
 /*
  * The region of the last translation, copied out of the (immutable) memory table for one
- * batch, so a hit costs a subtraction and two compares on registers.
+ * batch, so a hit costs a subtraction and two compares on registers. mem and rcache are what a
+ * miss needs (vhp_tc_lookup()).
  */
 struct vhp_tcache {
 	uint64_t gpa;
 	uint64_t size;
 	uint8_t *host;
+	const struct vh_memory *mem;
+	uint16_t *rcache;
+	unsigned idx;             /* index of the region in mem */
 };
 
-static inline __attribute__((always_inline)) void vhp_tcache_load(struct vhp_tcache *tc,
-								  const struct vh_memory *mem)
+static inline __attribute__((always_inline)) void vhp_tc_set(struct vhp_tcache *tc, unsigned i)
 {
-	const struct vh_memory_region *r =
-		&mem->regions[__atomic_load_n(&mem->hint, __ATOMIC_RELAXED)];
+	const struct vh_memory_region *r = &tc->mem->regions[i];
 
 	tc->gpa = r->gpa;
 	tc->size = r->size;
 	tc->host = r->host;
+	tc->idx = i;
+}
+
+/* Starts a batch with the region this ring used last. The index is a hint kept across table
+ * changes, so it is checked; a table always has a regions[0] (zero-sized when empty). */
+static inline __attribute__((always_inline)) void vhp_tcache_load(struct vhp_tcache *tc,
+								  const struct vh_vq *vq)
+{
+	tc->mem = vq->mem;
+	tc->rcache = vq->rcache;
+	vhp_tc_set(tc, vq->tc_idx < vq->mem->nregions ? vq->tc_idx : 0);
+}
+
+/* Ends a batch: the next one starts from the region used last. */
+static inline __attribute__((always_inline)) void vhp_tcache_save(const struct vhp_tcache *tc,
+								  struct vh_vq *vq)
+{
+	vq->tc_idx = tc->idx;
+}
+
+/* The fast-path test of a buffer against a region: [addr, addr + len) inside it and len != 0
+ * (len - 1 wraps to 2^64 - 1 for 0, which no region size exceeds). off is addr minus the
+ * region's GPA (wrapped to a huge value below the region). */
+static inline __attribute__((always_inline)) int vhp_tc_fits(uint64_t off, uint32_t len,
+							     uint64_t size)
+{
+	return off < size && (uint64_t)len - 1 < size - off;
+}
+
+/*
+ * Per-ring region cache: one region index per 2 MiB of guest-physical space (modulo the slot
+ * count), so buffers spread over many regions still translate in a few instructions. Slots
+ * are hints: each is checked against the current table before use, so a stale one (after a
+ * table change) only misses, and nothing needs clearing. Ring-private: no shared cache line
+ * is written on the data path.
+ */
+#define VHP_RCACHE_SHIFT 21
+#define VHP_RCACHE_SLOTS 1024u
+
+/* Miss of the ring's region cache: binary search, then the slot is updated. */
+int vhp_tc_search(struct vhp_tcache *tc, uint64_t addr, uint32_t len);
+
+/*
+ * [addr, addr + len) is not in tc's region: looks it up in another one. Returns 1 with tc
+ * moved to the region holding the whole buffer, or 0 if no single region does (len 0,
+ * unmapped, or across regions: the general walk splits or rejects it; tc is unchanged).
+ */
+static inline __attribute__((always_inline)) int vhp_tc_lookup(struct vhp_tcache *tc,
+							       uint64_t addr, uint32_t len)
+{
+	const struct vh_memory *mem = tc->mem;
+	unsigned i = tc->rcache[(addr >> VHP_RCACHE_SHIFT) & (VHP_RCACHE_SLOTS - 1u)];
+
+	if (vhp_likely(i < mem->nregions)) {
+		const struct vh_memory_region *r = &mem->regions[i];
+
+		if (vhp_likely(vhp_tc_fits(addr - r->gpa, len, r->size))) {
+			tc->gpa = r->gpa;
+			tc->size = r->size;
+			tc->host = r->host;
+			tc->idx = i;
+			return 1;
+		}
+	}
+	return vhp_tc_search(tc, addr, len);
 }
 
 /* A buffer that needs more than the cached single-region case: another region, several
  * regions, no iovec room, or no mapping. Fills up to `room` pieces at iov (and gpa unless
- * NULL); returns pieces added or -EIO. */
-int vhp_vq_add_buf_slow(struct vh_vq *vq, struct iovec *iov, uint64_t *gpa, uint32_t room,
-			uint64_t addr, uint32_t len);
+ * NULL); returns pieces added or -EIO. May move tc to another region. */
+int vhp_vq_add_buf_slow(struct vh_vq *vq, struct vhp_tcache *tc, struct iovec *iov,
+			uint64_t *gpa, uint32_t room, uint64_t addr, uint32_t len);
 
 /*
  * Returns a pointer to an indirect table of len bytes at addr (in guest memory when it lies in
@@ -206,16 +275,39 @@ vhp_vq_add_buf(struct vh_vq *vq, struct vhp_tcache *tc, struct vhp_cursor *c, ui
 			c->gpa[c->n] = addr;
 		cnt = 1;
 	} else {
-		cnt = vhp_vq_add_buf_slow(vq, c->iov + c->n, c->gpa ? c->gpa + c->n : NULL,
+		cnt = vhp_vq_add_buf_slow(vq, tc, c->iov + c->n, c->gpa ? c->gpa + c->n : NULL,
 					  c->cap - c->n, addr, len);
 		if (cnt < 0)
 			return cnt;
-		vhp_tcache_load(tc, vq->mem); /* the search moved the table's hint */
 	}
 	c->n += (uint32_t)cnt;
 	if (write)
 		c->in_n += (uint32_t)cnt;
 	return 0;
+}
+
+/*
+ * Fast path of both layouts: a chain of one descriptor whose buffer lies in the cached region
+ * (the caller checked that, and that the element has room for one iovec). Fills e completely.
+ * The element's pointers are read before anything is stored through them (no strict aliasing).
+ */
+static inline __attribute__((always_inline)) void
+vhp_elem_one(struct vh_vq_elem *e, uint8_t *host, uint64_t addr, uint32_t len, int write,
+	     uint16_t id)
+{
+	struct iovec *iov = e->iov;
+	uint64_t *gpa = e->iov_gpa;
+
+	iov->iov_base = host;
+	iov->iov_len = len;
+	if (gpa)
+		*gpa = addr;
+	e->out_num = !write;
+	e->in_num = write != 0;
+	e->id = id;
+	e->ndesc = 1;
+	e->out_len = write ? 0 : len;
+	e->in_len = write ? len : 0;
 }
 
 static inline void vhp_vq_log(struct vh_vq *vq, uint64_t off, uint64_t len)

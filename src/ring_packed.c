@@ -140,10 +140,11 @@ packed_take_id(struct vh_vq *vq, const struct vhp_cursor *c, struct vh_vq_elem *
 	return 0;
 }
 
-/* Walks the chain starting at *pos (its head already seen available before the acquire
- * fence) and advances *pos / *expect_bits (see step()) past it. Ends within num steps. ring
- * and num are the batch's copies of the ring's. */
-static inline __attribute__((always_inline)) int
+/* The general walk of the chain starting at *pos (its head already seen available with an
+ * acquire load): indirect tables, buffers outside the cached region, elements short of
+ * iovecs, and every fault. Reads the chain from the start, whatever the faster paths saw, and
+ * advances *pos / *expect_bits (see step()) past it. Ends within num steps. */
+static __attribute__((noinline)) int
 packed_walk(struct vh_vq *vq, struct vhp_tcache *tc, const struct vring_packed_desc *ring,
 	    uint16_t num, struct vh_vq_elem *e, uint16_t *pos, uint16_t *expect_bits)
 {
@@ -198,7 +199,7 @@ int vhp_packed_pop_descs(struct vh_vq *vq, const struct vh_vq_desc *descs, unsig
 
 	if (vhp_unlikely(n == 0 || n > vq->num))
 		return vhp_vq_fail(vq, VH_VQ_FAULT_CHAIN_LEN);
-	vhp_tcache_load(&tc, vq->mem);
+	vhp_tcache_load(&tc, vq);
 	vhp_cursor_start(&c, e);
 	for (i = 0; i < n; i++) {
 		uint16_t flags = descs[i].flags;
@@ -221,70 +222,200 @@ int vhp_packed_pop_descs(struct vh_vq *vq, const struct vh_vq_desc *descs, unsig
 	}
 	if (vhp_unlikely(packed_take_id(vq, &c, e, descs[n - 1].id, n) < 0))
 		return -EIO;
+	vhp_tcache_save(&tc, vq);
 	vq->inflight++;
 	return 1;
 }
 
-/* Counts, with relaxed loads, the chains (up to max) whose descriptors are marked available
- * from last_avail on. A chain whose head is seen but whose tail is not yet is counted too:
- * after the acquire fence its tail must be visible, else the driver broke the rules. */
-static unsigned packed_scan(struct vh_vq *vq, unsigned max)
+/*
+ * Chains of several direct descriptors whose buffers all lie in the cached region, with iovec
+ * room (e.g. a block request's header, data and status). The head at pos (fields from the
+ * caller) was seen available. Returns the number of descriptors, with e filled but for id and
+ * ndesc and the chain's buffer id in *id, or 0 for anything else (indirect, a descriptor not
+ * available, another region, no room, a fault): the caller then runs packed_walk(), which
+ * starts over.
+ */
+static inline __attribute__((always_inline)) unsigned
+packed_chain_direct(const struct vring_packed_desc *ring, uint16_t num,
+		    struct vhp_tcache *tc, struct vh_vq_elem *e, uint16_t pos,
+		    uint16_t expect, uint64_t addr, uint32_t len, uint16_t flags, uint16_t *id)
+{
+	const struct vring_packed_desc *d = &ring[pos];
+	struct iovec *v = e->iov, *first_in = NULL, *vend;
+	uint64_t *g = e->iov_gpa;
+	uint64_t tg = tc->gpa, ts = tc->size, out_len = 0, in_len = 0;
+	uint8_t *bias = tc->host - tg;
+	unsigned k;
+
+	/* One bound for the element's room and the chain length (at most num descriptors). */
+	vend = v + (e->iov_cap < num ? e->iov_cap : num);
+	for (;;) {
+		if (vhp_unlikely((flags & VRING_DESC_F_INDIRECT) || v == vend))
+			return 0;
+		if (vhp_unlikely(!vhp_tc_fits(addr - tg, len, ts))) {
+			if (!vhp_tc_lookup(tc, addr, len))
+				return 0;
+			tg = tc->gpa;
+			ts = tc->size;
+			bias = tc->host - tg;
+		}
+		if (flags & VRING_DESC_F_WRITE) {
+			if (first_in == NULL)
+				first_in = v;
+			in_len += len;
+		} else if (vhp_unlikely(first_in != NULL)) {
+			return 0;
+		} else {
+			out_len += len;
+		}
+		v->iov_base = bias + addr;
+		v->iov_len = len;
+		v++;
+		if (g)
+			*g++ = addr;
+		if (!(flags & VRING_DESC_F_NEXT))
+			break;
+		step(&pos, &expect, num);
+		d = &ring[pos];
+		flags = vhp_ld16(&d->flags);
+		if (vhp_unlikely((flags & VHP_PACKED_F_BOTH) != expect))
+			return 0;
+		addr = vhp_ld64(&d->addr);
+		len = vhp_ld32(&d->len);
+	}
+	/* At most num u32 lengths: the sum cannot overflow 64 bits. */
+	if (vhp_unlikely(out_len + in_len > VHP_MAX_CHAIN_BYTES))
+		return 0;
+	/* The buffer id is the one in the last descriptor of the chain. */
+	*id = vhp_ld16(&d->id);
+	k = (unsigned)(v - e->iov);
+	e->in_num = first_in ? (uint32_t)(v - first_in) : 0;
+	e->out_num = k - e->in_num;
+	e->out_len = out_len;
+	e->in_len = in_len;
+	return k;
+}
+
+/*
+ * Everything but the fast path of vhp_packed_pop(), out of line so the loop keeps its state in
+ * registers: chains (direct in the cached region, else the general walk). The head's fields
+ * were read by the caller. Advances *pos / *expect past the chain; 0 or -EIO.
+ */
+static __attribute__((noinline)) int
+packed_pop_slow(struct vh_vq *vq, struct vhp_tcache *tc, struct vh_vq_elem *e, uint16_t *pos,
+		uint16_t *expect, uint64_t addr, uint32_t len, uint16_t flags)
 {
 	const struct vring_packed_desc *ring = vq->r.p.desc;
-	uint16_t pos = vq->last_avail, num = vq->num, expect = avail_bits(vq->avail_wrap);
-	unsigned chains = 0, scanned = 0, partial = 0;
+	uint16_t num = vq->num, id;
+	unsigned cnt, p;
 
-	while (chains < max && scanned < num) {
-		uint16_t f = vhp_ld16(&ring[pos].flags);
-
-		if ((f & VHP_PACKED_F_BOTH) != expect)
-			break;
-		scanned++;
-		step(&pos, &expect, num);
-		partial = f & VRING_DESC_F_NEXT;
-		chains += !partial;
+	if (flags & VRING_DESC_F_NEXT) {
+		cnt = packed_chain_direct(ring, num, tc, e, *pos, *expect, addr, len, flags, &id);
+		if (cnt != 0 && id < num && vq->ndesc[id] == 0) {
+			vq->ndesc[id] = (uint16_t)cnt;
+			e->id = id;
+			e->ndesc = (uint16_t)cnt;
+			if (vq->in_order)
+				vq->in_len[id] = e->in_len;
+			p = *pos + cnt;
+			if (p >= num) {
+				p -= num;
+				*expect ^= VHP_PACKED_F_BOTH;
+			}
+			*pos = (uint16_t)p;
+			return 0;
+		}
 	}
-	return chains + (partial != 0);
+	return packed_walk(vq, tc, ring, num, e, pos, expect);
 }
 
 int vhp_packed_pop(struct vh_vq *vq, struct vh_vq_elem *elems, unsigned max)
 {
+	/* Everything the loop needs is copied into locals first: stores into elements may
+	 * alias vq (no strict aliasing), and the cached region stays in registers. */
 	const struct vring_packed_desc *ring = vq->r.p.desc;
-	uint16_t pos, num = vq->num, expect;
-	unsigned chains = packed_scan(vq, max), i;
+	uint16_t *ndesc = vq->ndesc;
+	uint64_t *in_len = vq->in_order ? vq->in_len : NULL;
+	uint16_t pos = vq->last_avail, num = vq->num, expect = avail_bits(vq->avail_wrap);
+	struct vh_vq_elem *e = elems, *end = elems + max;
 	struct vhp_tcache tc;
+	uint64_t tc_gpa, tc_size;
+	uint8_t *tc_host;
+	int rearmed = 0;
 
-	if (chains == 0) {
-		if (!vq->notify_enabled || !vq->event_idx ||
-		    (vq->armed && vq->armed_idx == vq->last_avail &&
-		     vq->armed_wrap == vq->avail_wrap))
-			return 0;
+	vhp_tcache_load(&tc, vq);
+	tc_gpa = tc.gpa;
+	tc_size = tc.size;
+	tc_host = tc.host;
+	for (;;) {
+		for (; e != end; e++) {
+			const struct vring_packed_desc *d = &ring[pos];
+			/* Acquire: pairs with the driver's release store of the head's flags; the
+			 * chain's descriptors, written before it, are visible to what follows. */
+			uint16_t flags = le16toh(__atomic_load_n(&d->flags, __ATOMIC_ACQUIRE));
+			uint16_t id, p2, x2;
+			uint64_t addr, off;
+			uint32_t len;
+			int w;
+
+			if ((flags & VHP_PACKED_F_BOTH) != expect)
+				break;
+			addr = vhp_ld64(&d->addr);
+			len = vhp_ld32(&d->len);
+			id = vhp_ld16(&d->id);
+			/* Fast path: one descriptor, an id not in flight, room for one iovec, the
+			 * buffer in the cached region or one the ring's region cache finds. */
+			if (vhp_unlikely((flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) ||
+					 id >= num || ndesc[id] != 0 || e->iov_cap == 0))
+				goto slow;
+			off = addr - tc_gpa;
+			if (vhp_unlikely(!vhp_tc_fits(off, len, tc_size))) {
+				if (!vhp_tc_lookup(&tc, addr, len))
+					goto slow;
+				tc_gpa = tc.gpa;
+				tc_size = tc.size;
+				tc_host = tc.host;
+				off = addr - tc_gpa;
+			}
+			w = (flags & VRING_DESC_F_WRITE) != 0;
+			ndesc[id] = 1;
+			vhp_elem_one(e, tc_host + off, addr, len, w, id);
+			if (in_len)
+				in_len[id] = w ? len : 0;
+			step(&pos, &expect, num);
+			continue;
+slow:
+			/* Copies: pos and expect themselves stay in registers. */
+			p2 = pos;
+			x2 = expect;
+			if (vhp_unlikely(packed_pop_slow(vq, &tc, e, &p2, &x2, addr, len, flags) < 0))
+				return -EIO;
+			pos = p2;
+			expect = x2;
+			tc_gpa = tc.gpa;
+			tc_size = tc.size;
+			tc_host = tc.host;
+		}
+		if (e != elems || rearmed || !vq->notify_enabled || !vq->event_idx ||
+		    (vq->armed && vq->armed_idx == vq->last_avail && vq->armed_wrap == vq->avail_wrap))
+			break;
 		/* Ring empty: ask for a kick at the next descriptor before going idle. */
 		packed_write_kick_event(vq);
 		/* Full fence: the event must be visible before the ring is looked at again; a
-		 * driver that made a buffer available after the scan and read the old event is
-		 * caught by this second scan. */
+		 * driver that made a buffer available after the first look and read the old event
+		 * is caught by this second look. */
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
-		chains = packed_scan(vq, max);
-		if (chains == 0)
-			return 0;
+		rearmed = 1;
 	}
-	/* Acquire fence: pairs with the driver's release store of each head's flags seen by the
-	 * scan; the descriptors the driver wrote before them are visible to the walk below. */
-	__atomic_thread_fence(__ATOMIC_ACQUIRE);
-	pos = vq->last_avail;
-	expect = avail_bits(vq->avail_wrap);
-	vhp_tcache_load(&tc, vq->mem);
-	for (i = 0; i < chains; i++)
-		if (vhp_unlikely(packed_walk(vq, &tc, ring, num, &elems[i], &pos, &expect) < 0))
-			return -EIO;
+	vhp_tcache_save(&tc, vq);
 	vq->last_avail = pos;
 	vq->avail_wrap = expect == VHP_PACKED_F_AVAIL;
-	vq->inflight += chains;
-	return (int)chains;
+	vq->inflight += (unsigned)(e - elems);
+	return (int)(e - elems);
 }
 
-int vhp_packed_push(struct vh_vq *vq, const struct vh_vq_used *used, unsigned n)
+/* Logging or IN_ORDER: the general form of vhp_packed_push() (ids already checked). */
+static void packed_push_general(struct vh_vq *vq, const struct vh_vq_used *used, unsigned n)
 {
 	/* Locals, not vq fields: stores into the ring may alias vq (no strict aliasing). */
 	struct vring_packed_desc *ring = vq->r.p.desc;
@@ -297,11 +428,6 @@ int vhp_packed_push(struct vh_vq *vq, const struct vh_vq_used *used, unsigned n)
 	unsigned i;
 	int first = 1;
 
-	/* Only buffers in flight can be completed (their descriptor count is known). Checked
-	 * before anything is written: used flags written here are visible at once. */
-	for (i = 0; i < n; i++)
-		if (vhp_unlikely(used[i].id >= num || ndesc[used[i].id] == 0))
-			return -EINVAL;
 	for (i = 0; i < n; i++) {
 		uint16_t id = (uint16_t)used[i].id;
 		uint32_t len = used[i].len;
@@ -337,6 +463,70 @@ int vhp_packed_push(struct vh_vq *vq, const struct vh_vq_used *used, unsigned n)
 	__atomic_store_n(&ring[head_pos].flags, htole16(head_flags), __ATOMIC_RELEASE);
 	vq->used_idx = pos;
 	vq->used_wrap = w;
+	vq->inflight = n <= vq->inflight ? vq->inflight - n : 0;
+	vq->notify_added += total;
+}
+
+/* Bytes 8..15 of a packed descriptor {len, id, flags} as one little-endian 64-bit value. */
+static inline uint64_t packed_tail(uint32_t len, uint16_t id, uint16_t flags)
+{
+	return (uint64_t)len | (uint64_t)id << 32 | (uint64_t)flags << 48;
+}
+
+int vhp_packed_push(struct vh_vq *vq, const struct vh_vq_used *used, unsigned n)
+{
+	/* Locals, not vq fields: stores into the ring may alias vq (no strict aliasing). */
+	struct vring_packed_desc *ring = vq->r.p.desc;
+	uint16_t *ndesc = vq->ndesc;
+	uint16_t pos = vq->used_idx, head_pos, head_flags, num = vq->num, bits;
+	uint32_t total, len;
+	unsigned i, cnt;
+
+	/* Only buffers in flight can be completed (their descriptor count is known). Checked
+	 * before anything is written: used flags written here are visible at once. */
+	for (i = 0; i < n; i++)
+		if (vhp_unlikely(used[i].id >= num || ndesc[used[i].id] == 0))
+			return -EINVAL;
+	if (vhp_unlikely(vq->dlog != NULL || vq->in_order)) {
+		packed_push_general(vq, used, n);
+		return 0;
+	}
+	bits = used_bits(vq->used_wrap);
+	/* The first used descriptor gets its id and length now and its flags last, below. */
+	head_pos = pos;
+	len = used[0].len;
+	head_flags = (uint16_t)(bits | (len ? VRING_DESC_F_WRITE : 0));
+	vhp_st32(&ring[pos].len, len);
+	vhp_st16(&ring[pos].id, (uint16_t)used[0].id);
+	cnt = ndesc[used[0].id];
+	ndesc[used[0].id] = 0;
+	total = cnt;
+	for (i = 1;; i++) {
+		unsigned p = pos + cnt; /* < 2 * num: no 16-bit wrap */
+		uint16_t id;
+
+		if (p >= num) {
+			p -= num;
+			bits ^= VHP_PACKED_F_BOTH;
+		}
+		pos = (uint16_t)p;
+		if (i == n)
+			break;
+		/* Later used descriptors: length, id and flags in one store, ordered before the
+		 * head's release. */
+		id = (uint16_t)used[i].id;
+		len = used[i].len;
+		vhp_st64(&ring[pos].len, packed_tail(len, id,
+						     (uint16_t)(bits | (len ? VRING_DESC_F_WRITE : 0))));
+		cnt = ndesc[id];
+		ndesc[id] = 0;
+		total += cnt;
+	}
+	/* Release: ids, lengths, the other used descriptors of this batch and the buffer
+	 * contents are visible before the driver sees the first descriptor marked used. */
+	__atomic_store_n(&ring[head_pos].flags, htole16(head_flags), __ATOMIC_RELEASE);
+	vq->used_idx = pos;
+	vq->used_wrap = bits != 0;
 	vq->inflight = n <= vq->inflight ? vq->inflight - n : 0;
 	vq->notify_added += total;
 	return 0;

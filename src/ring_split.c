@@ -8,6 +8,7 @@
  * Indexes are free-running 16-bit counters; num is a power of two, so slot = idx & (num - 1).
  */
 #include <errno.h>
+#include <string.h>
 #include "ring_internal.h"
 
 /* used_event lives after the avail ring, avail_event after the used ring. */
@@ -79,26 +80,27 @@ static int split_refresh_avail(struct vh_vq *vq)
 	return n;
 }
 
-/* Walks the chain at `head` into e. Every index and length is checked before use; the walk
- * ends within num + max_indirect steps. desc and num are the batch's copies of the ring's. */
-static inline __attribute__((always_inline)) int
-split_walk(struct vh_vq *vq, struct vhp_tcache *tc, const struct vring_desc *desc, unsigned num,
-	   struct vh_vq_elem *e, uint16_t head)
+/*
+ * The general walk of the chain at `head` (< num, checked by the caller) into e: indirect
+ * tables, buffers outside the cached region, elements short of iovecs, and every fault. It
+ * reads the chain from the start, whatever the faster walks saw before handing it over. Every
+ * index and length is checked before use; the walk ends within num + max_indirect steps.
+ */
+static __attribute__((noinline)) int split_walk(struct vh_vq *vq, struct vhp_tcache *tc,
+						struct vh_vq_elem *e, uint16_t head)
 {
-	const struct vring_desc *tab = desc;
-	unsigned limit = num, i = head, count = 0, ring_count = 0;
+	const struct vring_desc *tab = vq->r.s.desc;
+	unsigned limit = vq->num, i = head, count = 0, ring_count = 0;
+	uint64_t addr = vhp_ld64(&tab[head].addr);
+	uint32_t len = vhp_ld32(&tab[head].len);
+	uint16_t flags = vhp_ld16(&tab[head].flags);
 	struct vhp_cursor c;
 	int in_table = 0;
 
-	if (vhp_unlikely(head >= num))
-		return vhp_vq_fail(vq, VH_VQ_FAULT_HEAD);
 	vhp_cursor_start(&c, e);
 	for (;;) {
-		const struct vring_desc *d = &tab[i];
-		uint64_t addr = vhp_ld64(&d->addr);
-		uint32_t len = vhp_ld32(&d->len);
-		uint16_t flags = vhp_ld16(&d->flags);
-		uint16_t next = vhp_ld16(&d->next);
+		const struct vring_desc *d;
+		uint16_t next;
 
 		if (vhp_unlikely(++count > limit))
 			return vhp_vq_fail(vq, VH_VQ_FAULT_CHAIN_LEN);
@@ -117,15 +119,21 @@ split_walk(struct vh_vq *vq, struct vhp_tcache *tc, const struct vring_desc *des
 			limit = len / 16u;
 			i = 0;
 			count = 0;
-			continue;
+		} else {
+			if (vhp_unlikely(vhp_vq_add_buf(vq, tc, &c, addr, len,
+							flags & VRING_DESC_F_WRITE) < 0))
+				return -EIO;
+			if (!(flags & VRING_DESC_F_NEXT))
+				break;
+			next = vhp_ld16(&tab[i].next);
+			if (vhp_unlikely(next >= limit))
+				return vhp_vq_fail(vq, VH_VQ_FAULT_NEXT);
+			i = next;
 		}
-		if (vhp_unlikely(vhp_vq_add_buf(vq, tc, &c, addr, len, flags & VRING_DESC_F_WRITE) < 0))
-			return -EIO;
-		if (!(flags & VRING_DESC_F_NEXT))
-			break;
-		if (vhp_unlikely(next >= limit))
-			return vhp_vq_fail(vq, VH_VQ_FAULT_NEXT);
-		i = next;
+		d = &tab[i];
+		addr = vhp_ld64(&d->addr);
+		len = vhp_ld32(&d->len);
+		flags = vhp_ld16(&d->flags);
 	}
 	vhp_cursor_finish(&c, e);
 	e->id = head;
@@ -135,13 +143,104 @@ split_walk(struct vh_vq *vq, struct vhp_tcache *tc, const struct vring_desc *des
 	return 0;
 }
 
+/*
+ * Chains of direct descriptors whose buffers all lie in the cached region, with iovec room:
+ * the shape of most multi-descriptor requests (e.g. a block request's header, data and
+ * status). The head's fields come from the caller. Returns 0 with e filled, or 1 for anything
+ * else (indirect, another region, no room, a fault): the caller then runs split_walk(), which
+ * starts over. Needs nothing of the ring but its table, so the loop keeps its state in
+ * registers.
+ */
+static inline __attribute__((always_inline)) int
+split_chain_direct(const struct vring_desc *desc, unsigned num, struct vhp_tcache *tc,
+		   struct vh_vq_elem *e, uint16_t head, uint64_t addr, uint32_t len, uint16_t flags)
+{
+	const struct vring_desc *d = &desc[head];
+	struct iovec *v = e->iov, *first_in = NULL, *vend;
+	uint64_t *g = e->iov_gpa;
+	uint64_t tg = tc->gpa, ts = tc->size, out_len = 0, in_len = 0;
+	uint8_t *bias = tc->host - tg;
+	unsigned k;
+
+	/* One bound for both the element's room and the chain length (a chain of more than
+	 * num descriptors loops): split_walk() tells which was hit. */
+	vend = v + (e->iov_cap < num ? e->iov_cap : num);
+	for (;;) {
+		uint16_t next;
+
+		if (vhp_unlikely((flags & VRING_DESC_F_INDIRECT) || v == vend))
+			return 1;
+		if (vhp_unlikely(!vhp_tc_fits(addr - tg, len, ts))) {
+			if (!vhp_tc_lookup(tc, addr, len))
+				return 1;
+			tg = tc->gpa;
+			ts = tc->size;
+			bias = tc->host - tg;
+		}
+		if (flags & VRING_DESC_F_WRITE) {
+			if (first_in == NULL)
+				first_in = v;
+			in_len += len;
+		} else if (vhp_unlikely(first_in != NULL)) {
+			return 1;
+		} else {
+			out_len += len;
+		}
+		v->iov_base = bias + addr;
+		v->iov_len = len;
+		v++;
+		if (g)
+			*g++ = addr;
+		if (!(flags & VRING_DESC_F_NEXT))
+			break;
+		next = vhp_ld16(&d->next);
+		if (vhp_unlikely(next >= num))
+			return 1;
+		d = &desc[next];
+		addr = vhp_ld64(&d->addr);
+		len = vhp_ld32(&d->len);
+		flags = vhp_ld16(&d->flags);
+	}
+	/* At most num u32 lengths: the sum cannot overflow 64 bits. */
+	if (vhp_unlikely(out_len + in_len > VHP_MAX_CHAIN_BYTES))
+		return 1;
+	k = (unsigned)(v - e->iov);
+	e->in_num = first_in ? (uint32_t)(v - first_in) : 0;
+	e->out_num = k - e->in_num;
+	e->id = head;
+	e->ndesc = (uint16_t)k;
+	e->out_len = out_len;
+	e->in_len = in_len;
+	return 0;
+}
+
+/* Everything but the fast path of vhp_split_pop(), out of line so the loop keeps its state in
+ * registers: chains (direct in the cached region, else the general walk). */
+static __attribute__((noinline)) int split_pop_slow(struct vh_vq *vq, struct vhp_tcache *tc,
+						    struct vh_vq_elem *e, uint16_t head,
+						    uint64_t addr, uint32_t len, uint16_t flags)
+{
+	if (split_chain_direct(vq->r.s.desc, vq->num, tc, e, head, addr, len, flags) == 0) {
+		if (vq->in_order)
+			vq->in_len[head] = e->in_len;
+		return 0;
+	}
+	return split_walk(vq, tc, e, head);
+}
+
 int vhp_split_pop(struct vh_vq *vq, struct vh_vq_elem *elems, unsigned max)
 {
+	/* Everything the loop needs is copied into locals first: stores into elements may
+	 * alias vq (no strict aliasing), and the cached region stays in registers. */
 	const uint16_t *ring = vq->r.s.avail->ring;
 	const struct vring_desc *desc = vq->r.s.desc;
-	uint16_t last = vq->last_avail, mask = vq->mask;
-	unsigned n = (uint16_t)(vq->shadow_avail - last), num = vq->num, i;
+	uint64_t *in_len = vq->in_order ? vq->in_len : NULL;
+	uint16_t last = vq->last_avail, mask = vq->mask, idx;
+	unsigned n = (uint16_t)(vq->shadow_avail - last), num = vq->num;
+	struct vh_vq_elem *e, *end;
 	struct vhp_tcache tc;
+	uint64_t tc_gpa, tc_size;
+	uint8_t *tc_host;
 
 	/* Heads between last_avail and shadow_avail were covered by an earlier acquire load;
 	 * only when they are used up is the driver's index read again (once per batch). */
@@ -154,13 +253,52 @@ int vhp_split_pop(struct vh_vq *vq, struct vh_vq_elem *elems, unsigned max)
 	}
 	if (n > max)
 		n = max;
-	vhp_tcache_load(&tc, vq->mem);
-	for (i = 0; i < n; i++) {
-		uint16_t head = vhp_ld16(&ring[(uint16_t)(last + i) & mask]);
+	vhp_tcache_load(&tc, vq);
+	tc_gpa = tc.gpa;
+	tc_size = tc.size;
+	tc_host = tc.host;
+	idx = last;
+	for (e = elems, end = elems + n; e != end; e++, idx++) {
+		uint16_t head = vhp_ld16(&ring[idx & mask]);
+		const struct vring_desc *d;
+		uint64_t addr, off;
+		uint32_t len;
+		uint16_t flags;
+		int w;
 
-		if (vhp_unlikely(split_walk(vq, &tc, desc, num, &elems[i], head) < 0))
+		if (vhp_unlikely(head >= num))
+			return vhp_vq_fail(vq, VH_VQ_FAULT_HEAD);
+		d = &desc[head];
+		addr = vhp_ld64(&d->addr);
+		len = vhp_ld32(&d->len);
+		flags = vhp_ld16(&d->flags);
+		/* Fast path: one descriptor, room for its iovec, the buffer in the cached region
+		 * or one the ring's region cache finds. */
+		if (vhp_unlikely((flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) ||
+				 e->iov_cap == 0))
+			goto slow;
+		off = addr - tc_gpa;
+		if (vhp_unlikely(!vhp_tc_fits(off, len, tc_size))) {
+			if (!vhp_tc_lookup(&tc, addr, len))
+				goto slow;
+			tc_gpa = tc.gpa;
+			tc_size = tc.size;
+			tc_host = tc.host;
+			off = addr - tc_gpa;
+		}
+		w = (flags & VRING_DESC_F_WRITE) != 0;
+		vhp_elem_one(e, tc_host + off, addr, len, w, head);
+		if (in_len)
+			in_len[head] = w ? len : 0;
+		continue;
+slow:
+		if (vhp_unlikely(split_pop_slow(vq, &tc, e, head, addr, len, flags) < 0))
 			return -EIO;
+		tc_gpa = tc.gpa;
+		tc_size = tc.size;
+		tc_host = tc.host;
 	}
+	vhp_tcache_save(&tc, vq);
 	vq->last_avail = (uint16_t)(last + n);
 	vq->inflight += n;
 	return (int)n;
@@ -170,36 +308,65 @@ int vhp_split_pop_head(struct vh_vq *vq, uint16_t head, struct vh_vq_elem *e)
 {
 	struct vhp_tcache tc;
 
-	vhp_tcache_load(&tc, vq->mem);
-	if (vhp_unlikely(split_walk(vq, &tc, vq->r.s.desc, vq->num, e, head) < 0))
+	if (vhp_unlikely(head >= vq->num))
+		return vhp_vq_fail(vq, VH_VQ_FAULT_HEAD);
+	vhp_tcache_load(&tc, vq);
+	if (vhp_unlikely(split_walk(vq, &tc, e, head) < 0))
 		return -EIO;
+	vhp_tcache_save(&tc, vq);
 	vq->inflight++;
 	return 1;
+}
+
+/* One used entry {id, len}: both halves in one store (the entry is only 4-byte aligned, so
+ * no atomic; nothing reads it before the release of the used index). */
+static inline void split_write_used(struct vring_used_elem *e, uint32_t id, uint32_t len)
+{
+	uint32_t v[2] = { htole32(id), htole32(len) };
+
+	memcpy(e, v, sizeof(v));
+}
+
+/* IN_ORDER: a buffer the device filled completely need not get its own entry; the next entry
+ * written (at the slot of the first buffer of the run) covers it. */
+static unsigned split_fill_used_in_order(struct vh_vq *vq, struct vring_used *u,
+					 const struct vh_vq_used *used, unsigned n)
+{
+	const uint64_t *in_len = vq->in_len;
+	uint16_t start = vq->used_idx, slot = start, mask = vq->mask;
+	unsigned i, num = vq->num;
+
+	for (i = 0; i < n; i++) {
+		if (vhp_unlikely(used[i].id >= num))
+			return 0;
+		if (i + 1 < n && used[i].len == in_len[used[i].id])
+			continue;
+		split_write_used(&u->ring[slot & mask], used[i].id, used[i].len);
+		slot = (uint16_t)(start + i + 1);
+	}
+	return n;
 }
 
 int vhp_split_push(struct vh_vq *vq, const struct vh_vq_used *used, unsigned n)
 {
 	/* Locals, not vq fields: stores into the ring may alias vq (no strict aliasing). */
 	struct vring_used *u = vq->r.s.used;
-	const uint64_t *in_len = vq->in_order ? vq->in_len : NULL;
-	uint16_t start = vq->used_idx, slot = start, mask = vq->mask;
+	uint16_t start = vq->used_idx, mask = vq->mask;
 	unsigned i, num = vq->num;
 
-	for (i = 0; i < n; i++) {
-		struct vring_used_elem *e;
-
-		/* Entries past the used index are invisible to the driver until the release
-		 * below, so a bad id found midway publishes nothing. */
-		if (vhp_unlikely(used[i].id >= num))
+	/* Entries past the used index are invisible to the driver until the release below, so
+	 * a bad id found midway publishes nothing. */
+	if (vhp_unlikely(vq->in_order)) {
+		if (split_fill_used_in_order(vq, u, used, n) != n)
 			return -EINVAL;
-		/* IN_ORDER: a buffer the device filled completely need not get its own entry; the
-		 * next entry written (at the slot of the first buffer of the run) covers it. */
-		if (in_len && i + 1 < n && used[i].len == in_len[used[i].id])
-			continue;
-		e = &u->ring[slot & mask];
-		vhp_st32(&e->id, used[i].id);
-		vhp_st32(&e->len, used[i].len);
-		slot = (uint16_t)(start + i + 1);
+	} else {
+		for (i = 0; i < n; i++) {
+			uint32_t id = used[i].id;
+
+			if (vhp_unlikely(id >= num))
+				return -EINVAL;
+			split_write_used(&u->ring[(uint16_t)(start + i) & mask], id, used[i].len);
+		}
 	}
 	if (vhp_unlikely(vq->dlog != NULL)) {
 		unsigned first = start & mask, cnt = n < vq->num ? n : vq->num;
