@@ -686,7 +686,7 @@ def report(ctx, main_rows, scale_rows, anchors, started):
     date = started.strftime('%Y-%m-%d %H:%M')
     L.append('# libvhost benchmarks, %s' % date)
     L.append('')
-    L.append('Machine: %s. Commit: %s.%s' % (machine_line(), git_rev(),
+    L.append('Machine: %s. Commit: %s.%s' % (machine_line(), ctx.rev,
                                              ' Quick run (counts / 5).' if ctx.args.quick else ''))
     L.append('')
     L.append('Ir/req = back-end instructions per request (callgrind, whole process, empty polls '
@@ -756,11 +756,20 @@ def skipnote(r):
 
 
 def git_rev():
+    """The commit, and the source files that differed from it when the run started (the tree
+    is shared, so a run may include someone's work in progress)."""
     try:
-        return subprocess.run(['git', '-C', ROOT, 'rev-parse', '--short', 'HEAD'],
-                              capture_output=True, text=True).stdout.strip() or 'unknown'
+        rev = subprocess.run(['git', '-C', ROOT, 'rev-parse', '--short', 'HEAD'],
+                             capture_output=True, text=True).stdout.strip() or 'unknown'
+        dirty = subprocess.run(['git', '-C', ROOT, 'status', '--porcelain', '--', 'src',
+                                'include', 'tools', 'bench/*.c'],
+                               capture_output=True, text=True).stdout.split('\n')
     except OSError:
         return 'unknown'
+    files = [line[3:] for line in dirty if line[:2].strip() in ('M', 'A', 'MM', 'AM')]
+    if files:
+        rev += ' plus uncommitted changes to ' + ', '.join(files)
+    return rev
 
 
 def main():
@@ -787,6 +796,7 @@ def main():
                                 ('-quick' if args.quick else '') + '.md')
     args.profile_dir = os.path.splitext(args.out)[0] + '-dumps'
     ctx = Ctx(args)
+    ctx.rev = git_rev()
     cache = {}
     sel = re.compile(args.only) if args.only else None
     try:
