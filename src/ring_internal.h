@@ -310,6 +310,89 @@ vhp_elem_one(struct vh_vq_elem *e, uint8_t *host, uint64_t addr, uint32_t len, i
 	e->in_len = write ? len : 0;
 }
 
+/*
+ * The loop of both layouts for chains of direct descriptors that need no more than the
+ * region cache and iovec room (e.g. a block request's header, data and status), with its
+ * state in a struct the compiler keeps in registers. Anything else (indirect, no room, a
+ * buffer not inside one region, a readable buffer after a writable one, a chain above 4 GiB)
+ * makes the caller hand the chain to its general walk, which starts over and reports the
+ * fault.
+ */
+struct vhp_dchain {
+	struct iovec *v, *vend, *first_in;
+	uint64_t *g;
+	uint64_t out_len, in_len;
+	uint64_t tg, ts;
+	uint8_t *bias;            /* host - gpa of the cached region */
+};
+
+static inline __attribute__((always_inline)) void
+vhp_dchain_start(struct vhp_dchain *c, const struct vh_vq_elem *e, const struct vhp_tcache *tc,
+		 unsigned num)
+{
+	c->v = e->iov;
+	c->first_in = NULL;
+	/* One bound for both the element's room and the chain length (a chain of more than
+	 * num descriptors loops): the general walk tells which was hit. */
+	c->vend = c->v + (e->iov_cap < num ? e->iov_cap : num);
+	c->g = e->iov_gpa;
+	c->out_len = 0;
+	c->in_len = 0;
+	c->tg = tc->gpa;
+	c->ts = tc->size;
+	c->bias = tc->host - tc->gpa;
+}
+
+/* Adds one descriptor: 0, or 1 if the chain needs the general walk. */
+static inline __attribute__((always_inline)) int
+vhp_dchain_add(struct vhp_dchain *c, struct vhp_tcache *tc, uint64_t addr, uint32_t len,
+	       uint16_t flags)
+{
+	if (vhp_unlikely((flags & VRING_DESC_F_INDIRECT) || c->v == c->vend))
+		return 1;
+	if (vhp_unlikely(!vhp_tc_fits(addr - c->tg, len, c->ts))) {
+		if (!vhp_tc_lookup(tc, addr, len))
+			return 1;
+		c->tg = tc->gpa;
+		c->ts = tc->size;
+		c->bias = tc->host - tc->gpa;
+	}
+	if (flags & VRING_DESC_F_WRITE) {
+		if (c->first_in == NULL)
+			c->first_in = c->v;
+		c->in_len += len;
+	} else if (vhp_unlikely(c->first_in != NULL)) {
+		return 1;
+	} else {
+		c->out_len += len;
+	}
+	c->v->iov_base = c->bias + addr;
+	c->v->iov_len = len;
+	c->v++;
+	if (c->g)
+		*c->g++ = addr;
+	return 0;
+}
+
+/* Fills e's counts and lengths; returns the number of descriptors, or 0 if the chain needs
+ * the general walk (above 4 GiB). */
+static inline __attribute__((always_inline)) unsigned
+vhp_dchain_finish(const struct vhp_dchain *c, struct vh_vq_elem *e)
+{
+	unsigned k, in_n;
+
+	/* At most num u32 lengths: the sum cannot overflow 64 bits. */
+	if (vhp_unlikely(c->out_len + c->in_len > VHP_MAX_CHAIN_BYTES))
+		return 0;
+	k = (unsigned)(c->v - e->iov);
+	in_n = c->first_in ? (unsigned)(c->v - c->first_in) : 0;
+	e->out_num = k - in_n;
+	e->in_num = in_n;
+	e->out_len = c->out_len;
+	e->in_len = c->in_len;
+	return k;
+}
+
 static inline void vhp_vq_log(struct vh_vq *vq, uint64_t off, uint64_t len)
 {
 	if (vhp_unlikely(vq->dlog != NULL))

@@ -228,51 +228,24 @@ int vhp_packed_pop_descs(struct vh_vq *vq, const struct vh_vq_desc *descs, unsig
 }
 
 /*
- * Chains of several direct descriptors whose buffers all lie in the cached region, with iovec
- * room (e.g. a block request's header, data and status). The head at pos (fields from the
+ * Chains of several direct descriptors (vhp_dchain_add()). The head at pos (fields from the
  * caller) was seen available. Returns the number of descriptors, with e filled but for id and
- * ndesc and the chain's buffer id in *id, or 0 for anything else (indirect, a descriptor not
- * available, another region, no room, a fault): the caller then runs packed_walk(), which
- * starts over.
+ * ndesc and the chain's buffer id in *id, or 0 for anything else (also a descriptor not
+ * available): the caller then runs packed_walk(), which starts over.
  */
 static inline __attribute__((always_inline)) unsigned
-packed_chain_direct(const struct vring_packed_desc *ring, uint16_t num,
-		    struct vhp_tcache *tc, struct vh_vq_elem *e, uint16_t pos,
-		    uint16_t expect, uint64_t addr, uint32_t len, uint16_t flags, uint16_t *id)
+packed_chain_direct(const struct vring_packed_desc *ring, uint16_t num, struct vhp_tcache *tc,
+		    struct vh_vq_elem *e, uint16_t pos, uint16_t expect, uint64_t addr,
+		    uint32_t len, uint16_t flags, uint16_t *id)
 {
 	const struct vring_packed_desc *d = &ring[pos];
-	struct iovec *v = e->iov, *first_in = NULL, *vend;
-	uint64_t *g = e->iov_gpa;
-	uint64_t tg = tc->gpa, ts = tc->size, out_len = 0, in_len = 0;
-	uint8_t *bias = tc->host - tg;
+	struct vhp_dchain c;
 	unsigned k;
 
-	/* One bound for the element's room and the chain length (at most num descriptors). */
-	vend = v + (e->iov_cap < num ? e->iov_cap : num);
+	vhp_dchain_start(&c, e, tc, num);
 	for (;;) {
-		if (vhp_unlikely((flags & VRING_DESC_F_INDIRECT) || v == vend))
+		if (vhp_unlikely(vhp_dchain_add(&c, tc, addr, len, flags)))
 			return 0;
-		if (vhp_unlikely(!vhp_tc_fits(addr - tg, len, ts))) {
-			if (!vhp_tc_lookup(tc, addr, len))
-				return 0;
-			tg = tc->gpa;
-			ts = tc->size;
-			bias = tc->host - tg;
-		}
-		if (flags & VRING_DESC_F_WRITE) {
-			if (first_in == NULL)
-				first_in = v;
-			in_len += len;
-		} else if (vhp_unlikely(first_in != NULL)) {
-			return 0;
-		} else {
-			out_len += len;
-		}
-		v->iov_base = bias + addr;
-		v->iov_len = len;
-		v++;
-		if (g)
-			*g++ = addr;
 		if (!(flags & VRING_DESC_F_NEXT))
 			break;
 		step(&pos, &expect, num);
@@ -283,16 +256,10 @@ packed_chain_direct(const struct vring_packed_desc *ring, uint16_t num,
 		addr = vhp_ld64(&d->addr);
 		len = vhp_ld32(&d->len);
 	}
-	/* At most num u32 lengths: the sum cannot overflow 64 bits. */
-	if (vhp_unlikely(out_len + in_len > VHP_MAX_CHAIN_BYTES))
-		return 0;
+	k = vhp_dchain_finish(&c, e);
 	/* The buffer id is the one in the last descriptor of the chain. */
-	*id = vhp_ld16(&d->id);
-	k = (unsigned)(v - e->iov);
-	e->in_num = first_in ? (uint32_t)(v - first_in) : 0;
-	e->out_num = k - e->in_num;
-	e->out_len = out_len;
-	e->in_len = in_len;
+	if (k != 0)
+		*id = vhp_ld16(&d->id);
 	return k;
 }
 

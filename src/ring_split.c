@@ -144,53 +144,23 @@ static __attribute__((noinline)) int split_walk(struct vh_vq *vq, struct vhp_tca
 }
 
 /*
- * Chains of direct descriptors whose buffers all lie in the cached region, with iovec room:
- * the shape of most multi-descriptor requests (e.g. a block request's header, data and
- * status). The head's fields come from the caller. Returns 0 with e filled, or 1 for anything
- * else (indirect, another region, no room, a fault): the caller then runs split_walk(), which
- * starts over. Needs nothing of the ring but its table, so the loop keeps its state in
- * registers.
+ * Chains of direct descriptors (vhp_dchain_add()). The head's fields come from the caller.
+ * Returns 0 with e filled, or 1: the caller then runs split_walk(), which starts over.
  */
 static inline __attribute__((always_inline)) int
 split_chain_direct(const struct vring_desc *desc, unsigned num, struct vhp_tcache *tc,
 		   struct vh_vq_elem *e, uint16_t head, uint64_t addr, uint32_t len, uint16_t flags)
 {
 	const struct vring_desc *d = &desc[head];
-	struct iovec *v = e->iov, *first_in = NULL, *vend;
-	uint64_t *g = e->iov_gpa;
-	uint64_t tg = tc->gpa, ts = tc->size, out_len = 0, in_len = 0;
-	uint8_t *bias = tc->host - tg;
+	struct vhp_dchain c;
 	unsigned k;
 
-	/* One bound for both the element's room and the chain length (a chain of more than
-	 * num descriptors loops): split_walk() tells which was hit. */
-	vend = v + (e->iov_cap < num ? e->iov_cap : num);
+	vhp_dchain_start(&c, e, tc, num);
 	for (;;) {
 		uint16_t next;
 
-		if (vhp_unlikely((flags & VRING_DESC_F_INDIRECT) || v == vend))
+		if (vhp_unlikely(vhp_dchain_add(&c, tc, addr, len, flags)))
 			return 1;
-		if (vhp_unlikely(!vhp_tc_fits(addr - tg, len, ts))) {
-			if (!vhp_tc_lookup(tc, addr, len))
-				return 1;
-			tg = tc->gpa;
-			ts = tc->size;
-			bias = tc->host - tg;
-		}
-		if (flags & VRING_DESC_F_WRITE) {
-			if (first_in == NULL)
-				first_in = v;
-			in_len += len;
-		} else if (vhp_unlikely(first_in != NULL)) {
-			return 1;
-		} else {
-			out_len += len;
-		}
-		v->iov_base = bias + addr;
-		v->iov_len = len;
-		v++;
-		if (g)
-			*g++ = addr;
 		if (!(flags & VRING_DESC_F_NEXT))
 			break;
 		next = vhp_ld16(&d->next);
@@ -201,16 +171,11 @@ split_chain_direct(const struct vring_desc *desc, unsigned num, struct vhp_tcach
 		len = vhp_ld32(&d->len);
 		flags = vhp_ld16(&d->flags);
 	}
-	/* At most num u32 lengths: the sum cannot overflow 64 bits. */
-	if (vhp_unlikely(out_len + in_len > VHP_MAX_CHAIN_BYTES))
+	k = vhp_dchain_finish(&c, e);
+	if (vhp_unlikely(k == 0))
 		return 1;
-	k = (unsigned)(v - e->iov);
-	e->in_num = first_in ? (uint32_t)(v - first_in) : 0;
-	e->out_num = k - e->in_num;
 	e->id = head;
 	e->ndesc = (uint16_t)k;
-	e->out_len = out_len;
-	e->in_len = in_len;
 	return 0;
 }
 
