@@ -53,6 +53,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/uio.h>
 #include <libvhost/log.h>
 #include <libvhost/memory.h>
@@ -342,6 +343,39 @@ size_t vh_iov_to_buf(const struct iovec *iov, unsigned iovcnt, size_t offset, vo
 		     size_t len);
 size_t vh_buf_to_iov(const struct iovec *iov, unsigned iovcnt, size_t offset, const void *buf,
 		     size_t len);
+
+/*
+ * Inline fast path of both (calls through the macros below): a range inside the first iovec,
+ * the usual case of a request header, a status byte or a small packet, becomes a memcpy the
+ * compiler can expand; anything else calls the function. Taking the address of either
+ * function, or calling it as (vh_iov_to_buf)(...), bypasses the macro.
+ */
+static inline size_t vhp_iov_to_buf_fast(const struct iovec *iov, unsigned iovcnt, size_t offset,
+					 void *buf, size_t len)
+{
+	if (__builtin_expect(iovcnt != 0 && len != 0 && offset < iov[0].iov_len &&
+			     len <= iov[0].iov_len - offset, 1)) {
+		memcpy(buf, (const uint8_t *)iov[0].iov_base + offset, len);
+		return len;
+	}
+	return (vh_iov_to_buf)(iov, iovcnt, offset, buf, len);
+}
+
+static inline size_t vhp_buf_to_iov_fast(const struct iovec *iov, unsigned iovcnt, size_t offset,
+					 const void *buf, size_t len)
+{
+	if (__builtin_expect(iovcnt != 0 && len != 0 && offset < iov[0].iov_len &&
+			     len <= iov[0].iov_len - offset, 1)) {
+		memcpy((uint8_t *)iov[0].iov_base + offset, buf, len);
+		return len;
+	}
+	return (vh_buf_to_iov)(iov, iovcnt, offset, buf, len);
+}
+
+#define vh_iov_to_buf(iov, iovcnt, offset, buf, len) \
+	vhp_iov_to_buf_fast(iov, iovcnt, offset, buf, len)
+#define vh_buf_to_iov(iov, iovcnt, offset, buf, len) \
+	vhp_buf_to_iov_fast(iov, iovcnt, offset, buf, len)
 
 /* ---- Driver side ---------------------------------------------------------------------- */
 
