@@ -85,6 +85,8 @@ _Static_assert(offsetof(struct inf_packed, used_idx) == 16, "QueueRegionPacked.u
 _Static_assert(offsetof(struct inf_packed, used_wrap_counter) == 20,
 	       "QueueRegionPacked.used_wrap_counter at 20");
 _Static_assert(offsetof(struct inf_packed, desc) == 32, "QueueRegionPacked.desc at 32 (E6)");
+_Static_assert(_Alignof(struct inf_packed) == 8 && _Alignof(struct inf_split) == 8,
+	       "regions need 8-byte alignment");
 
 #define INF_VERSION 1
 
@@ -229,6 +231,13 @@ int vhp_inflight_set(struct vh_server *s, const struct vh_inflight *inf, int fd)
 
 	if (any_started(s))
 		return -EBUSY;
+	/* The records hold 8-byte fields read and written as atomics: the buffer must start on an
+	 * 8-byte boundary (every region size is a multiple of 8, so then all of them do). */
+	if (inf->mmap_offset % _Alignof(struct inf_packed)) {
+		vhp_warn(SLOG(s), "server: inflight buffer at offset %llu is not 8-byte aligned",
+			 (unsigned long long)inf->mmap_offset);
+		return -EINVAL;
+	}
 	per = region_bytes(inf->queue_size, packed);
 	need = per * inf->num_queues;
 	if (inf->mmap_size < need) {

@@ -58,10 +58,11 @@
  *  - Inflight (INFLIGHT_SHMFD): GET_INFLIGHT_FD creates a sealed memfd laid out as the spec
  *    says for the acked ring layout (split 16 + 16 n, packed 32 + 32 n bytes per queue; every
  *    region starts at version 0 and is set up for its ring's size when the ring starts);
- *    SET_INFLIGHT_FD maps only what num_queues x queue_size needs and requires the shrink seal.
- *    Both are refused while a ring runs. At ring start the buffer is validated and recovered
- *    (hostile values bounded, an unusable region starts afresh), and requests found in flight
- *    come back from pop first, in counter order; the ring resumes after them.
+ *    SET_INFLIGHT_FD maps only what num_queues x queue_size needs and requires the shrink seal
+ *    and an 8-byte aligned mmap_offset. Both are refused while a ring runs. At ring start the
+ *    buffer is validated and recovered (hostile values bounded, an unusable region starts
+ *    afresh), and requests found in flight come back from pop first, in counter order; the
+ *    ring resumes after them.
  *  - Device status (STATUS): a broken ring sets NEEDS_RESET (0x40) in what GET_STATUS answers
  *    until SET_STATUS 0, RESET_DEVICE, RESET_OWNER or a disconnect.
  *  - RESET_DEVICE stops every ring and forgets acked features; RESET_OWNER and a disconnect
