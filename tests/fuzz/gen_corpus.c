@@ -6,6 +6,9 @@
  *   <dir>/frontend/          a valid reply to each request the target makes, and a valid
  *                            back-end channel request for every id (1-10)
  *   <dir>/ring_walk/         split and packed rings with requests, built with the driver side
+ *   <dir>/inflight/          inflight buffers for split and packed rings with 0, 1 and several
+ *                            requests in flight (rings built with the driver side, the
+ *                            buffers as the spec lays them out), and corrupted ones
  * The files are committed under tests/fuzz/corpus/; rerun this after a format change.
  */
 #include <errno.h>
@@ -17,6 +20,7 @@
 #include <libvhost/ring.h>
 #include <libvhost/wire.h>
 #include "fuzz_common.h"
+#include "fuzz_inflight.h"
 
 #define PF(b) VH_BIT(VH_USER_PROTOCOL_F_##b)
 #define ALL_PF (VH_BIT(VH_USER_PROTOCOL_F_MAX + 1) - 1)
@@ -528,6 +532,369 @@ static void ring_seeds(void)
 		  VH_VQ_F_RING_PACKED | VH_VQ_F_EVENT_IDX | VH_VQ_F_IN_ORDER, 12, 0);
 }
 
+/* ---- Inflight ---------------------------------------------------------------------------- */
+
+/* Seeds for fuzz_inflight (format in fuzz_inflight.h). Rings of 8 with five requests: three of
+ * two segments (one readable, one writable), two of one. The first `popped` were popped before
+ * the restart; done[] says which of those completed (in that order). */
+#define IS_NUM 8u
+#define IS_REQS 5u
+#define IS_DATA 0x1000u  /* buffers; indirect tables at 0x800 and 0xa00 */
+#define IS_QDATA 0x600u  /* buffer bytes per queue */
+
+struct iseed {
+	uint8_t hdr[FI_HDR];
+	uint8_t reg[2][4096];      /* one region per queue */
+	uint8_t img[FI_MEM_SIZE] __attribute__((aligned(64))); /* the driver rings need it */
+	struct vh_vring_layout lay;
+	size_t per;                /* bytes per region (ring size + extra entries) */
+	unsigned nq;
+	int packed;
+	/* per queue: where each request sits in the ring */
+	uint16_t head[2][IS_REQS];  /* split: head; packed: first position */
+	uint16_t ndesc[2][IS_REQS];
+	uint16_t bid[2][IS_REQS];   /* packed buffer id */
+};
+
+static void wr16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
+static void wr64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+static uint16_t rd16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
+
+/* Region field helpers (offsets of the spec's layouts). */
+static uint8_t *sdesc(struct iseed *z, unsigned q, unsigned i) { return z->reg[q] + 16 + 16 * i; }
+static uint8_t *pdesc(struct iseed *z, unsigned q, unsigned i) { return z->reg[q] + 32 + 32 * i; }
+
+/* Lays out the rings (and their requests) with the driver side. */
+static void iseed_rings(struct iseed *z, uint8_t flags, unsigned b2)
+{
+	uint64_t f = ((flags & FI_F_PACKED) ? VH_VQ_F_RING_PACKED : 0) |
+		     ((flags & FI_F_EVENT_IDX) ? VH_VQ_F_EVENT_IDX : 0) |
+		     ((flags & FI_F_INDIRECT) ? VH_VQ_F_INDIRECT_DESC : 0) |
+		     ((flags & FI_F_IN_ORDER) ? VH_VQ_F_IN_ORDER : 0);
+
+	memset(z, 0, sizeof(*z));
+	z->packed = (flags & FI_F_PACKED) != 0;
+	z->nq = (flags & FI_F_TWO_QUEUES) ? 2 : 1;
+	z->hdr[0] = flags;
+	z->hdr[1] = z->packed ? IS_NUM - 1 : 3;
+	z->hdr[2] = (uint8_t)b2;
+	z->per = fi_region_bytes(IS_NUM + fi_extra((uint8_t)b2), z->packed);
+	if (vh_vring_layout(IS_NUM, f, &z->lay)) {
+		fprintf(stderr, "inflight: layout\n");
+		exit(1);
+	}
+	for (unsigned i = 0; i < 2 * IS_QDATA; i++)
+		z->img[IS_DATA + i] = (uint8_t)(i * 7 + 1);
+	for (unsigned q = 0; q < z->nq; q++) {
+		uint64_t gpa = fi_ring_gpa(q, z->lay.total);
+		struct vh_vq_driver_config dc;
+		struct vh_vq_driver *d = NULL;
+		unsigned pos = 0;
+
+		memset(&dc, 0, sizeof(dc));
+		dc.num = IS_NUM;
+		dc.features = f;
+		dc.ring_host = z->img + gpa;
+		dc.ring_gpa = gpa;
+		dc.ring_size = z->lay.total;
+		if (f & VH_VQ_F_INDIRECT_DESC) {
+			dc.indirect_host = z->img + 0x800 + 0x200 * q;
+			dc.indirect_gpa = 0x800 + 0x200 * q;
+			dc.indirect_size = IS_NUM * 4 * 16;
+			dc.indirect_max = 4;
+		}
+		if (vh_vq_driver_new(&d, &dc)) {
+			fprintf(stderr, "inflight: driver ring\n");
+			exit(1);
+		}
+		for (unsigned i = 0; i < IS_REQS; i++) {
+			uint64_t base = IS_DATA + IS_QDATA * q + 0x100 * i;
+			struct vh_vq_seg sg[2] = { { base, 64 }, { base + 0x80, 128 } };
+			struct vh_vq_driver_req r = { sg, 1, i < 3 ? 1 : 0, i };
+
+			if (vh_vq_driver_add_batch(d, &r, 1) != 1) {
+				fprintf(stderr, "inflight: request %u\n", i);
+				exit(1);
+			}
+		}
+		vh_vq_driver_publish(d);
+		vh_vq_driver_free(d);
+		for (unsigned i = 0; i < IS_REQS; i++) {
+			uint8_t *ring = z->img + gpa;
+
+			if (!z->packed) {
+				z->head[q][i] = rd16(ring + z->lay.driver_off + 4 + 2 * i);
+				continue;
+			}
+			/* packed: the chain runs while NEXT is set; the id is the last one's */
+			z->head[q][i] = (uint16_t)pos;
+			z->ndesc[q][i] = 0;
+			for (;;) {
+				uint16_t fl = rd16(ring + 16 * pos + 14);
+
+				z->bid[q][i] = rd16(ring + 16 * pos + 12);
+				z->ndesc[q][i]++;
+				pos++;
+				if (!(fl & 1u))
+					break;
+			}
+		}
+	}
+}
+
+/* The state after popping the first `popped` requests, completing done[0..ndone) (indexes into
+ * the requests, in completion order) and holding the rest, with counters in pop order. Writes
+ * the regions, the header's used index and base (the used position, as QEMU falls back to). */
+static void iseed_state(struct iseed *z, unsigned popped, const unsigned *done, unsigned ndone)
+{
+	unsigned used = 0, udesc = 0;
+
+	for (unsigned q = 0; q < z->nq; q++) {
+		uint8_t *r = z->reg[q];
+		uint8_t isdone[IS_REQS] = { 0 };
+		unsigned e = 0;
+
+		for (unsigned k = 0; k < ndone; k++)
+			isdone[done[k]] = 1;
+		used = ndone;
+		udesc = 0;
+		for (unsigned k = 0; k < ndone; k++)
+			udesc += z->ndesc[q][done[k]];
+		wr16(r + 8, 1);
+		wr16(r + 10, IS_NUM);
+		if (!z->packed) {
+			wr16(r + 12, 0);
+			wr16(r + 14, (uint16_t)used);
+			for (unsigned i = 0; i < popped; i++) {
+				uint8_t *d = sdesc(z, q, z->head[q][i]);
+
+				if (isdone[i])
+					continue;
+				d[0] = 1;
+				wr64(d + 8, i + 1);
+			}
+			continue;
+		}
+		/* packed: each chain in flight takes entries from 0 up; the rest are free */
+		for (unsigned i = 0; i < popped; i++) {
+			uint8_t *h;
+
+			if (isdone[i])
+				continue;
+			h = pdesc(z, q, e);
+			h[0] = 1;
+			wr16(h + 4, (uint16_t)(e + z->ndesc[q][i] - 1));
+			wr16(h + 6, z->ndesc[q][i]);
+			wr64(h + 8, i + 1);
+			for (unsigned k = 0; k < z->ndesc[q][i]; k++, e++) {
+				const uint8_t *rd = z->img + fi_ring_gpa(q, z->lay.total) +
+						    16 * (z->head[q][i] + k);
+				uint8_t *d = pdesc(z, q, e);
+
+				wr16(d + 2, (uint16_t)(e + 1));
+				memcpy(d + 24, rd, 8);      /* addr */
+				memcpy(d + 20, rd + 8, 4);  /* len */
+				memcpy(d + 16, rd + 12, 2); /* id */
+				memcpy(d + 18, rd + 14, 2); /* flags */
+			}
+		}
+		for (unsigned k = e; k < IS_NUM; k++)
+			wr16(pdesc(z, q, k) + 2, (uint16_t)(k + 1));
+		wr16(r + 12, (uint16_t)e);
+		wr16(r + 14, (uint16_t)e);
+		wr16(r + 16, (uint16_t)udesc);
+		wr16(r + 18, (uint16_t)udesc);
+		r[20] = 1;
+		r[21] = 1;
+	}
+	if (!z->packed) {
+		wr16(z->hdr + 3, (uint16_t)used);
+		wr16(z->hdr + 5, (uint16_t)used);
+	} else {
+		wr16(z->hdr + 3, (uint16_t)(udesc | 0x8000u));
+		wr16(z->hdr + 5, (uint16_t)(udesc | 0x8000u));
+	}
+}
+
+static void iseed_save(const char *name, const struct iseed *z, uint8_t hold)
+{
+	static struct buf o;
+	size_t len = FI_MEM_SIZE, rlen = z->per * z->nq;
+	uint8_t hdr[FI_HDR];
+
+	memcpy(hdr, z->hdr, FI_HDR);
+	hdr[7] = hold;
+	wr16(hdr + 8, (uint16_t)rlen);
+	o.n = 0;
+	put(&o, hdr, FI_HDR);
+	for (unsigned q = 0; q < z->nq; q++)
+		put(&o, z->reg[q], z->per);
+	while (len && !z->img[len - 1])
+		len--;
+	put(&o, z->img, len);
+	save("inflight", name, &o);
+}
+
+/* A scenario: rings laid out with `flags` and header byte 2 `b2`, the first `popped` requests
+ * popped, those in done[] completed. */
+static struct iseed *iseed_mk(uint8_t flags, uint8_t b2, unsigned popped, const unsigned *done,
+			      unsigned ndone)
+{
+	static struct iseed z;
+
+	iseed_rings(&z, flags, b2);
+	iseed_state(&z, popped, done, ndone);
+	return &z;
+}
+
+static const unsigned DONE_0[] = { 0 }, DONE_01[] = { 0, 1 }, DONE_2[] = { 2 };
+
+/* Consistent buffers, for both layouts: 0, 1, 3 and 5 requests in flight, two queues, an
+ * in-order ring, regions larger than the ring, buffers at an offset in the file (the last one
+ * misaligned: refused, a regression seed). */
+static void inflight_valid_seeds(uint8_t layout, const char *prefix)
+{
+	static const struct {
+		const char *name;
+		uint8_t flags, b2, hold;
+		unsigned popped;
+		const unsigned *done;
+		unsigned ndone;
+	} v[] = {
+		{ "0-inflight", 0, 0, 0x05, 2, DONE_01, 2 },
+		{ "1-inflight", 0, 0, 0x02, 2, DONE_0, 1 },
+		{ "3-inflight", FI_F_REVERSE, 0, 0x09, 4, DONE_2, 1 },
+		{ "5-inflight-none-done", 0, 0, 0x00, 5, DONE_0, 0 },
+		{ "two-queues-indirect", FI_F_TWO_QUEUES | FI_F_INDIRECT | FI_F_EVENT_IDX, 0, 0x0a,
+		  4, DONE_2, 1 },
+		{ "in-order", FI_F_IN_ORDER, 0, 0x04, 3, DONE_0, 1 },
+		{ "extra-entries", 0, 3, 0x01, 3, DONE_0, 1 },
+		{ "offset-page-8", FI_F_OFFSET, 0x20 << 2 | 2 << 2, 0x01, 3, DONE_0, 1 },
+		{ "offset-4-misaligned", FI_F_OFFSET, 1 << 2, 0x01, 3, DONE_0, 1 },
+	};
+	char name[64];
+
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		snprintf(name, sizeof(name), "%s-%s", prefix, v[i].name);
+		iseed_save(name, iseed_mk(FI_F_RESTART | layout | v[i].flags, v[i].b2, v[i].popped,
+					  v[i].done, v[i].ndone), v[i].hold);
+	}
+}
+
+static void inflight_split_seeds(void)
+{
+	const uint8_t R = FI_F_RESTART;
+	struct iseed *z;
+
+	inflight_valid_seeds(0, "split");
+	/* a completion published but not recorded: the last batch is still marked in flight */
+	z = iseed_mk(R, 0, 2, DONE_0, 1);
+	sdesc(z, 0, z->head[0][0])[0] = 1;
+	wr64(sdesc(z, 0, z->head[0][0]) + 8, 1);
+	wr16(z->reg[0] + 12, z->head[0][0]);
+	wr16(z->reg[0] + 14, 0);
+	iseed_save("split-last-batch", z, 0x00);
+
+	/* corrupted */
+	z = iseed_mk(R, 0, 4, DONE_2, 1);
+	wr16(z->reg[0] + 8, 2);
+	iseed_save("split-bad-version", z, 0x01);
+	z = iseed_mk(R, 0, 4, DONE_2, 1);
+	wr16(z->reg[0] + 10, 16);
+	iseed_save("split-bad-desc-num", z, 0x01);
+	z = iseed_mk(R, 0, 4, DONE_2, 1);
+	wr64(sdesc(z, 0, z->head[0][0]) + 8, 3);
+	wr64(sdesc(z, 0, z->head[0][1]) + 8, 3);
+	iseed_save("split-counter-twice", z, 0x01);
+	z = iseed_mk(R, 0, 4, DONE_2, 1);
+	sdesc(z, 0, z->head[0][1])[0] = 2;
+	iseed_save("split-inflight-2", z, 0x01);
+	z = iseed_mk(R, 0, 2, DONE_0, 1);
+	wr16(z->reg[0] + 14, (uint16_t)(1 - 9));
+	iseed_save("split-used-far-behind", z, 0x00);
+	z = iseed_mk(R, 0, 4, DONE_2, 1);
+	wr16(z->reg[0] + 14, (uint16_t)-2);  /* a batch of 3 */
+	wr16(z->reg[0] + 12, z->head[0][0]);
+	wr16(sdesc(z, 0, z->head[0][0]) + 6, z->head[0][0]); /* the batch list loops */
+	iseed_save("split-batch-loop", z, 0x00);
+	z = iseed_mk(R, 0, 2, DONE_0, 1);
+	wr16(z->reg[0] + 12, 200);
+	wr16(z->reg[0] + 14, 0);
+	iseed_save("split-batch-head-out-of-range", z, 0x00);
+	z = iseed_mk(R, 0, 2, DONE_0, 1);
+	sdesc(z, 0, z->head[0][3])[0] = 1;  /* also made available after the restart */
+	wr64(sdesc(z, 0, z->head[0][3]) + 8, 9);
+	iseed_save("split-head-in-flight-and-available", z, 0x00);
+	z = iseed_mk(R, 0, 2, DONE_0, 1);
+	wr64(z->img + z->lay.desc_off + 16 * z->head[0][1], FI_MEM_SIZE - 16); /* crosses the end */
+	iseed_save("split-resubmitted-buffer-outside", z, 0x00);
+	z = iseed_mk(R, 0, 2, DONE_0, 1);
+	memset(z->reg[0] + 16, 0xff, z->per - 16);
+	iseed_save("split-all-ones", z, 0x00);
+}
+
+static void inflight_packed_seeds(void)
+{
+	const uint8_t R = FI_F_RESTART | FI_F_PACKED;
+	struct iseed *z;
+
+	inflight_valid_seeds(FI_F_PACKED, "packed");
+	/* a push under way (request 1 completing): rolled back while its descriptor still looks
+	 * available, committed once it looks used */
+	z = iseed_mk(R, 0, 2, DONE_0, 1);
+	wr16(z->reg[0] + 12, 0);             /* free_head: the chain (entries 0-1) went back, */
+	wr16(pdesc(z, 0, 1) + 2, 2);         /* its last entry linked to the old free head */
+	wr16(z->reg[0] + 16, 4);             /* used_idx moved by its two descriptors */
+	iseed_save("packed-push-rolled-back", z, 0x00);
+	wr16(z->img + 16 * 2 + 14, (uint16_t)(rd16(z->img + 16 * 2 + 14) | 0x8080u));
+	iseed_save("packed-push-committed", z, 0x00);
+
+	/* corrupted */
+	z = iseed_mk(R, 0, 2, DONE_0, 1);
+	wr16(pdesc(z, 0, IS_NUM - 1) + 2, 3);
+	iseed_save("packed-free-list-loops", z, 0x00);
+	z = iseed_mk(R, 0, 2, DONE_0, 1);
+	wr16(z->reg[0] + 12, 1);             /* the free list starts inside the chain */
+	wr16(z->reg[0] + 14, 1);
+	iseed_save("packed-chain-on-free-list", z, 0x00);
+	z = iseed_mk(R, 0, 2, DONE_0, 1);
+	wr16(pdesc(z, 0, 0) + 6, 0);
+	iseed_save("packed-chain-num-0", z, 0x00);
+	z = iseed_mk(R, 0, 2, DONE_0, 1);
+	wr16(pdesc(z, 0, 0) + 6, IS_NUM + 1);
+	iseed_save("packed-chain-num-too-big", z, 0x00);
+	z = iseed_mk(R, 0, 2, DONE_0, 1);
+	wr16(pdesc(z, 0, 0) + 4, 5);
+	iseed_save("packed-chain-last-wrong", z, 0x00);
+	z = iseed_mk(R, 0, 2, DONE_0, 1);
+	wr16(pdesc(z, 0, 1) + 16, IS_NUM);
+	iseed_save("packed-id-out-of-range", z, 0x00);
+	z = iseed_mk(R, 0, 4, DONE_2, 1);
+	wr16(pdesc(z, 0, 3) + 16, rd16(pdesc(z, 0, 1) + 16));
+	iseed_save("packed-id-twice", z, 0x00);
+	z = iseed_mk(R, 0, 2, DONE_0, 1);
+	wr16(pdesc(z, 0, 0) + 2, 200);
+	iseed_save("packed-chain-leaves-region", z, 0x00);
+	z = iseed_mk(R, 0, 2, DONE_0, 1);
+	wr16(z->reg[0] + 12, IS_NUM + 1);
+	iseed_save("packed-free-head-out-of-range", z, 0x00);
+	z = iseed_mk(R, 0, 2, DONE_0, 1);
+	wr16(z->reg[0] + 18, IS_NUM);
+	iseed_save("packed-used-idx-out-of-range", z, 0x00);
+	z = iseed_mk(R, 0, 2, DONE_0, 1);
+	z->reg[0][21] = 2;
+	iseed_save("packed-wrap-2", z, 0x00);
+	z = iseed_mk(R, 0, 2, DONE_0, 1);
+	wr64(pdesc(z, 0, 1) + 24, FI_MEM_SIZE - 16); /* crosses the end of guest memory */
+	iseed_save("packed-resubmitted-buffer-outside", z, 0x00);
+	z = iseed_mk(R, 0, 2, DONE_0, 1);
+	wr16(pdesc(z, 0, 0) + 18, 0x4);      /* an indirect descriptor inside a chain */
+	iseed_save("packed-indirect-in-chain", z, 0x00);
+	z = iseed_mk(R, 0, 2, DONE_0, 1);
+	memset(z->reg[0] + 32, 0xff, z->per - 32);
+	iseed_save("packed-all-ones", z, 0x00);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -539,5 +906,7 @@ int main(int argc, char **argv)
 	backend_seeds();
 	frontend_seeds();
 	ring_seeds();
+	inflight_split_seeds();
+	inflight_packed_seeds();
 	return 0;
 }
