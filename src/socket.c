@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,24 +29,38 @@ static int fill_addr(struct sockaddr_un *sa, const char *path)
 	return 0;
 }
 
-static int try_connect(const struct sockaddr_un *sa)
+/* How long one attempt waits for room in a full listen backlog when the caller gave no delay. */
+#define CONNECT_WAIT_MS 1000u
+
+/*
+ * One connection attempt. A listener whose backlog is full and who never accepts would keep a
+ * blocking Unix connect() waiting for ever: the socket's send timeout bounds that wait (the
+ * attempt then fails with EAGAIN) and is cleared again on the connected socket.
+ */
+static int try_connect(const struct sockaddr_un *sa, unsigned wait_ms)
 {
+	struct timeval tv = { wait_ms / 1000, (long)(wait_ms % 1000) * 1000 };
+	const struct timeval none = { 0, 0 };
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int err;
 
 	if (fd < 0)
 		return -errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)))
+		goto fail;
 	for (;;) {
-		if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0)
+		if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0) {
+			if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof(none)))
+				goto fail;
 			return fd;
+		}
 		if (errno != EINTR)
 			break;
 	}
-	{
-		int err = -errno;
-
-		vhp_close(fd);
-		return err;
-	}
+fail:
+	err = errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	vhp_close(fd);
+	return err;
 }
 
 int vh_socket_listen(const char *path)
@@ -60,9 +75,10 @@ int vh_socket_listen(const char *path)
 	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode))
 			return -EEXIST;
-		/* A socket file: replace it only if nobody answers there (left by a crash). */
-		r = try_connect(&sa);
-		if (r >= 0) {
+		/* A socket file: replace it only if nobody answers there (left by a crash). A
+		 * listener too busy to take us (EAGAIN) is there all the same. */
+		r = try_connect(&sa, CONNECT_WAIT_MS);
+		if (r >= 0 || r == -EAGAIN) {
 			vhp_close(r);
 			return -EADDRINUSE;
 		}
@@ -105,7 +121,7 @@ int vh_socket_connect(const char *path, unsigned attempts, unsigned delay_ms)
 	if (attempts == 0)
 		attempts = 1;
 	for (unsigned i = 0; i < attempts; i++) {
-		r = try_connect(&sa);
+		r = try_connect(&sa, delay_ms ? delay_ms : CONNECT_WAIT_MS);
 		if (r >= 0)
 			return r;
 		if (r != -ECONNREFUSED && r != -ENOENT && r != -EAGAIN)

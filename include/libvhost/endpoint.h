@@ -67,7 +67,9 @@ void vh_close_fds(int *fds, unsigned n);
 int vh_socket_listen(const char *path);
 /* Accepts one connection (close-on-exec). Returns the fd (caller owns) or -errno. */
 int vh_socket_accept(int listen_fd);
-/* Connects to path, retrying ECONNREFUSED/ENOENT up to `attempts` times with delay_ms between. */
+/* Connects to path, retrying ECONNREFUSED/ENOENT up to `attempts` times with delay_ms between.
+ * An attempt waits at most delay_ms (1 s when 0) for room in a full listen backlog, then counts
+ * as failed with -EAGAIN (also retried). */
 int vh_socket_connect(const char *path, unsigned attempts, unsigned delay_ms);
 /* Returns 0 if fd is a listening AF_UNIX stream socket (an inherited or activated one). */
 int vh_socket_is_listening(int fd);

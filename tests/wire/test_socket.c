@@ -219,6 +219,101 @@ static void test_connect_retry(void)
 	CHECK_EQ(vh_socket_connect(s.path, 0, 0), -ENOENT);
 }
 
+struct connect_call {
+	char path[108];
+	unsigned attempts, delay_ms;
+	int result;
+	int64_t took_ms;
+};
+
+static void *connect_thread(void *arg)
+{
+	struct connect_call *cc = arg;
+	int64_t t0 = t_now_ms();
+
+	cc->result = vh_socket_connect(cc->path, cc->attempts, cc->delay_ms);
+	cc->took_ms = t_now_ms() - t0;
+	return NULL;
+}
+
+/* Runs vh_socket_connect() on a thread; fails the test (leaving the thread behind) if it has not
+ * returned within limit_ms. Returns 0 when it returned. */
+static int connect_within(struct connect_call *cc, unsigned limit_ms)
+{
+	struct timespec deadline;
+	pthread_t th;
+
+	cc->result = 1;
+	pthread_create(&th, NULL, connect_thread, cc);
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += limit_ms / 1000;
+	deadline.tv_nsec += (long)(limit_ms % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	if (pthread_timedjoin_np(th, NULL, &deadline)) {
+		T_FAIL("vh_socket_connect(%s, %u, %u) still blocked after %u ms", cc->path,
+		       cc->attempts, cc->delay_ms, limit_ms);
+		pthread_detach(th);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * A listener whose backlog is full and who never accepts (a hung or hostile server): connect()
+ * on a blocking Unix socket would wait for room for ever. Every attempt is bounded (delay_ms,
+ * or a second when 0), and vh_socket_listen() takes such a path as in use.
+ */
+static void test_connect_full_backlog(void)
+{
+	struct t_baseline base;
+	struct connect_call cc = { .attempts = 1, .delay_ms = 0 };
+	int l, first = -1, r;
+
+	t_sock_path(cc.path, sizeof(cc.path), "full");
+	l = bind_unix(cc.path, SOCK_STREAM, 0);
+	CHECK_EQ(listen(l, 0), 0); /* one pending connection fills it */
+	first = vh_socket_connect(cc.path, 1, 0);
+	CHECK(first >= 0);
+	base = t_baseline();
+	if (connect_within(&cc, 5000) == 0) {
+		CHECK_EQ(cc.result, -EAGAIN);
+		CHECK(cc.took_ms >= 900 && cc.took_ms < 3000);
+	}
+	/* several attempts: each waits delay_ms, then sleeps delay_ms */
+	cc.attempts = 3;
+	cc.delay_ms = 100;
+	if (connect_within(&cc, 5000) == 0) {
+		CHECK_EQ(cc.result, -EAGAIN);
+		CHECK(cc.took_ms >= 450 && cc.took_ms < 2000);
+	}
+	/* someone is there: the path is in use, not stale */
+	r = vh_socket_listen(cc.path);
+	CHECK_EQ(r, -EADDRINUSE);
+	if (r >= 0)
+		close(r);
+	CHECK_BASELINE(base);
+	/* once accepted, the next connection goes through, and its socket is a plain one again */
+	close(accept4(l, NULL, NULL, SOCK_CLOEXEC));
+	cc.attempts = 1;
+	cc.delay_ms = 0;
+	if (connect_within(&cc, 5000) == 0 && cc.result >= 0) {
+		struct timeval tv = { 1, 1 };
+		socklen_t len = sizeof(tv);
+
+		CHECK_EQ(getsockopt(cc.result, SOL_SOCKET, SO_SNDTIMEO, &tv, &len), 0);
+		CHECK(tv.tv_sec == 0 && tv.tv_usec == 0);
+		close(cc.result);
+	} else {
+		T_FAIL("connect after accept: %d", cc.result);
+	}
+	close(first);
+	close(l);
+	unlink(cc.path);
+}
+
 static void test_is_listening(void)
 {
 	struct t_baseline base = t_baseline();
@@ -307,6 +402,7 @@ int main(int argc, char **argv)
 		T_TEST(test_listen_not_socket),
 		T_TEST(test_bad_paths),
 		T_TEST(test_connect_retry),
+		T_TEST(test_connect_full_backlog),
 		T_TEST(test_is_listening),
 		T_TEST(test_activation),
 	};
