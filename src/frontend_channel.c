@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <libvhost/frontend.h>
@@ -56,6 +57,25 @@ static int check_queue(const struct vh_frontend *fe, uint64_t idx)
 	return idx < limit ? 0 : -ERANGE;
 }
 
+/*
+ * An fd a callback will mmap at [offset, offset + len): a file must reach that far (mapping past
+ * its end succeeds and the first access raises SIGBUS in this process); a pipe, socket or
+ * directory cannot back memory. Anything else (a device's BAR, a dma-buf) is the callback's to
+ * judge. offset + len is known not to wrap.
+ */
+static int check_backing_fd(int fd, uint64_t offset, uint64_t len)
+{
+	struct stat st;
+
+	if (fstat(fd, &st))
+		return -errno;
+	if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) || S_ISDIR(st.st_mode))
+		return -EINVAL;
+	if (S_ISREG(st.st_mode) && (st.st_size < 0 || offset + len > (uint64_t)st.st_size))
+		return -EINVAL;
+	return 0;
+}
+
 static int handle_host_notifier(struct vh_frontend *fe, const struct vh_vring_area *area,
 				const int *fds, unsigned nfds)
 {
@@ -78,6 +98,9 @@ static int handle_host_notifier(struct vh_frontend *fe, const struct vh_vring_ar
 	if (area->size != page || area->offset % page ||
 	    __builtin_add_overflow(area->offset, area->size, &end))
 		return -EINVAL;
+	r = check_backing_fd(fds[0], area->offset, area->size);
+	if (r)
+		return r;
 	return fe->ops.vring_host_notifier(fe->ops_opaque, (unsigned)idx, fds[0], area->size,
 					   area->offset);
 }
@@ -121,6 +144,9 @@ static int handle_shmem_map(struct vh_frontend *fe, const struct vh_shmem_mmap *
 		return r;
 	if (m->flags & ~VH_SHMEM_MAP_F_WRITABLE)
 		return -EINVAL;
+	r = check_backing_fd(fd, m->fd_offset, m->len);
+	if (r)
+		return r;
 	for (unsigned i = 0; i < fe->nshmem_maps; i++) {
 		x = &fe->shmem_maps[i];
 		/* Half-open ranges; neither end wraps (checked above). */

@@ -293,7 +293,9 @@ int vh_frontend_get_shmem_config(struct vh_frontend *fe, struct vh_shmem_config 
  * is_backend_channel = 1, plus: queue index < queue count; HOST_NOTIFIER size == page size and
  * page-aligned offset when an fd is attached, NOFD with an fd refused; SHMEM_MAP shmid < the
  * GET_SHMEM_CONFIG region count, len > 0, page-aligned, no wrap, inside the region and not
- * overlapping an earlier mapping; SHMEM_UNMAP naming exactly a mapped range). A request that
+ * overlapping an earlier mapping; SHMEM_UNMAP naming exactly a mapped range; the fd of a host
+ * notifier or SHMEM_MAP not a pipe, socket or directory, and a regular file at least
+ * offset + size long, so that mapping it cannot fault later). A request that
  * breaks a size/flag/fd rule ends the channel (it cannot resynchronise); a request that is
  * well-formed but refused (bad index, range, not negotiated) is NAKed and the channel stays.
  *

@@ -817,6 +817,72 @@ static void f_shmem(struct ctx *c)
 	expect_usable(c);
 }
 
+/*
+ * Class 10 on the front-end's side: the callbacks mmap the fd a back-end passes with a host
+ * notifier or SHMEM_MAP. A file shorter than offset + size maps fine and then raises SIGBUS in
+ * the front-end at the first guest access (a doorbell write); a pipe or a socket cannot back
+ * memory at all. Such fds are refused before a callback sees them; a file long enough (also a
+ * character device, e.g. a BAR) still reaches the callback.
+ */
+static void f_channel_short_file(struct ctx *c)
+{
+	int chan = chan_open(c);
+	uint64_t P = (uint64_t)page;
+	int empty = t_memfd("notify-empty", 0);
+	int shortf = t_memfd("notify-short", (size_t)P); /* one page: offset P lies past it */
+	int pipefd[2];
+	struct vh_vring_area at0 = { 0, P, 0 }, at1 = { 1, P, P };
+	struct vh_shmem_mmap map = { 0, { 0 }, 0, 4 * P, 2 * P, VH_SHMEM_MAP_F_WRITABLE };
+	struct vh_shmem_mmap map_far = map;
+	struct vh_shmem_config cfg;
+
+	CHECK_EQ(pipe2(pipefd, O_CLOEXEC), 0);
+	chan_expect_nak(c, chan, VH_USER_BACKEND_VRING_HOST_NOTIFIER_MSG, &at0, sizeof(at0), &empty,
+			1, "host notifier on an empty file");
+	chan_expect_nak(c, chan, VH_USER_BACKEND_VRING_HOST_NOTIFIER_MSG, &at1, sizeof(at1),
+			&shortf, 1, "host notifier past the end of the file");
+	chan_expect_nak(c, chan, VH_USER_BACKEND_VRING_HOST_NOTIFIER_MSG, &at0, sizeof(at0),
+			&pipefd[0], 1, "host notifier on a pipe");
+	CHECK_EQ(vh_frontend_get_shmem_config(c->fe, &cfg), 0);
+	chan_expect_nak(c, chan, VH_USER_BACKEND_SHMEM_MAP, &map, sizeof(map), &shortf, 1,
+			"SHMEM_MAP longer than the file");
+	map_far.fd_offset = P; /* one page file: [P, 3P) lies past its end */
+	map_far.len = P;
+	chan_expect_nak(c, chan, VH_USER_BACKEND_SHMEM_MAP, &map_far, sizeof(map_far), &shortf, 1,
+			"SHMEM_MAP past the end of the file");
+	chan_expect_nak(c, chan, VH_USER_BACKEND_SHMEM_MAP, &map, sizeof(map), &pipefd[1], 1,
+			"SHMEM_MAP of a pipe");
+	/* what fits reaches the callbacks, with the very fd */
+	chan_send(chan, VH_USER_BACKEND_VRING_HOST_NOTIFIER_MSG, V1 | VH_USER_FLAG_NEED_REPLY, &at0,
+		  sizeof(at0), &shortf, 1);
+	CHECK_EQ(chan_serve(c), 1);
+	CHECK_EQ(chan_reply(chan, VH_USER_BACKEND_VRING_HOST_NOTIFIER_MSG, NULL), 0);
+	CHECK_EQ(chan_rec.last, FE_HOST_NOTIFIER);
+	CHECK(fid_is(chan_rec.fid, shortf));
+	map.len = P;
+	chan_send(chan, VH_USER_BACKEND_SHMEM_MAP, V1 | VH_USER_FLAG_NEED_REPLY, &map, sizeof(map),
+		  &shortf, 1);
+	CHECK_EQ(chan_serve(c), 1);
+	CHECK_EQ(chan_reply(chan, VH_USER_BACKEND_SHMEM_MAP, NULL), 0);
+	CHECK_EQ(chan_rec.last, FE_SHMEM_MAP);
+	CHECK(fid_is(chan_rec.fid, shortf));
+	{
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+		chan_send(chan, VH_USER_BACKEND_VRING_HOST_NOTIFIER_MSG,
+			  V1 | VH_USER_FLAG_NEED_REPLY, &at1, sizeof(at1), &null, 1);
+		CHECK_EQ(chan_serve(c), 1);
+		CHECK_EQ(chan_reply(chan, VH_USER_BACKEND_VRING_HOST_NOTIFIER_MSG, NULL), 0);
+		CHECK(fid_is(chan_rec.fid, null));
+		close(null);
+	}
+	close(empty);
+	close(shortf);
+	close(pipefd[0]);
+	close(pipefd[1]);
+	expect_usable(c);
+}
+
 static void f_channel_misc(struct ctx *c)
 {
 	int chan = chan_open(c);
@@ -972,7 +1038,7 @@ struct fcase {
 #define W(fn) static void fn##_a(struct ctx *c, int arg) { (void)arg; fn(c); }
 W(f_wrong_id) W(f_hangup) W(f_nak) W(f_unsolicited) W(f_unsolicited_idle) W(f_vring_base)
 W(f_log_echo) W(f_host_notifier) W(f_shmem) W(f_channel_misc) W(f_channel_while_waiting)
-W(f_request_handle_fds)
+W(f_request_handle_fds) W(f_channel_short_file)
 
 static const struct fcase cases[] = {
 	{ "c30-reply-wrong-id", f_wrong_id_a, 0 },
@@ -1030,6 +1096,7 @@ static const struct fcase cases[] = {
 	{ "c30-host-notifier-reserved-bits", f_host_notifier_malformed, 1 },
 	{ "c30-host-notifier-short", f_host_notifier_malformed, 2 },
 	{ "c30-shmem-map", f_shmem_a, 0 },
+	{ "c10-channel-fd-too-short", f_channel_short_file_a, 0 },
 	{ "c30-channel-misc", f_channel_misc_a, 0 },
 	{ "c30-channel-while-waiting", f_channel_while_waiting_a, 0 },
 	{ "c30-request-handle-fds", f_request_handle_fds_a, 0 },
