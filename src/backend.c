@@ -450,7 +450,7 @@ static int h_set_mem_table(struct req *rq)
 	if (be->ops.set_mem_table) {
 		r = cb_result(be->ops.set_mem_table(be, nr, n, rq->fds));
 		if (r)
-			return postcopy ? replied(rq, r) : r;
+			return r; /* in postcopy, reject() ends the connection */
 	}
 	/* Commit: the recorded table changes only now. Fds the callee left are closed by the
 	 * dispatcher. */
@@ -1261,6 +1261,10 @@ static int reject(struct req *rq, int err)
 	struct vh_backend *be = rq->be;
 	const struct vh_request_info *row = rq->row;
 
+	/* After POSTCOPY_LISTEN the front-end waits for the table to come back (QEMU without a
+	 * timeout, NEED_REPLY or not); a refused table has no answer it would take. */
+	if (rq->hdr->request == VH_USER_SET_MEM_TABLE && be->postcopy == VHP_POSTCOPY_LISTENING)
+		return err ? err : -EPROTO;
 	if (!row || row->reply == VH_REPLY_ACK || row->reply == VH_REPLY_NONE) {
 		if (ack_wanted(be, row, rq->hdr))
 			return reply_u64(be, rq->hdr->request, nak_value(err));

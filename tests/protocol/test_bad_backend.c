@@ -641,6 +641,47 @@ static void c08_nregions(struct rawc *c)
 	expect_alive(c);
 }
 
+/*
+ * After POSTCOPY_LISTEN the front-end answers SET_MEM_TABLE by waiting for the table to come
+ * back (QEMU reads it with no timeout, NEED_REPLY or not). A table the back-end rejects has no
+ * such answer, and a u64 NAK is not one either: the connection must end, whichever check
+ * refused it (the region rules, the fd checks, the slot limit or the device).
+ */
+static void c08_postcopy_bad_table(struct rawc *c)
+{
+	static const char *const what[] = { "empty region", "fd past its end", "device refused",
+					    "no fd for the region" };
+	struct vh_mem_region r = region(0);
+	int fd = ram_fd(), ufd_fds[VH_USER_MAX_FDS];
+	uint32_t flags = c->arg & 1 ? V1 | NEED : V1;
+	unsigned kind = (unsigned)c->arg >> 1, nfds = 0;
+	static struct vh_msg m;
+	uint8_t buf[8 + 32];
+	uint32_t one = 1;
+
+	negotiate(c, (PROTO_DEFAULT | PF(PAGEFAULT)) & ~PF(CONFIGURE_MEM_SLOTS), OFFERED);
+	rmsg(c, VH_USER_POSTCOPY_ADVISE, V1, NULL, 0, NULL, 0);
+	CHECK_EQ(rrecv(c, &m, ufd_fds, &nfds, 1000), 0);
+	CHECK_EQ(nfds, 1);
+	vh_close_fds(ufd_fds, nfds);
+	rmsg(c, VH_USER_POSTCOPY_LISTEN, V1 | NEED, NULL, 0, NULL, 0);
+	EXPECT_ACK(c, VH_USER_POSTCOPY_LISTEN);
+	if (kind == 0)
+		r.memory_size = 0;
+	else if (kind == 1)
+		r.mmap_offset = RAM_SIZE; /* the region lies past the end of the file */
+	else if (kind == 2)
+		H.beh.fail[BE_SET_MEM_TABLE] = -EIO;
+	memcpy(buf, &one, 4);
+	memset(buf + 4, 0, 4);
+	memcpy(buf + 8, &r, 32);
+	/* kind 3 breaks a table rule (fd count), refused before any handler */
+	rmsg(c, VH_USER_SET_MEM_TABLE, flags, buf, sizeof(buf), &fd, kind == 3 ? 0 : 1);
+	close(fd);
+	expect_close(c, what[kind]);
+	CHECK_EQ(h_state(&H).nregions, 0);
+}
+
 /* -- class 9: empty, wrapping and overlapping regions --------------------------------------------- */
 
 static void c09_regions(struct rawc *c)
@@ -1327,6 +1368,14 @@ static const struct bad_case cases[] = {
 	CASE("c07-features-not-offered", c07_features),
 	CASE("c07-change-while-running", c07_change_while_running),
 	CASE("c08-nregions", c08_nregions),
+	CASEA("c08-postcopy-empty-region", c08_postcopy_bad_table, 0),
+	CASEA("c08-postcopy-empty-region-need-reply", c08_postcopy_bad_table, 1),
+	CASEA("c08-postcopy-fd-too-short", c08_postcopy_bad_table, 2),
+	CASEA("c08-postcopy-fd-too-short-need-reply", c08_postcopy_bad_table, 3),
+	CASEA("c08-postcopy-device-refuses", c08_postcopy_bad_table, 4),
+	CASEA("c08-postcopy-device-refuses-need-reply", c08_postcopy_bad_table, 5),
+	CASEA("c08-postcopy-no-fd", c08_postcopy_bad_table, 6),
+	CASEA("c08-postcopy-no-fd-need-reply", c08_postcopy_bad_table, 7),
 	CASE("c09-regions", c09_regions),
 	CASE("c10-region-fds", c10_region_fds),
 	CASE("c11-mem-slots", c11_mem_slots),
