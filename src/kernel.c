@@ -170,18 +170,30 @@ static int get_vh_kind(struct vh_device *dev, enum vh_kernel_kind want, struct v
 	return 0;
 }
 
+int vhp_vhost_vring_state(int fd, unsigned long req, unsigned index, uint32_t num,
+			  uint32_t *out)
+{
+	struct vhost_vring_state s = { .index = index, .num = num };
+	int r;
+
+	if (index > VRING_INDEX_MAX)
+		return -EINVAL;
+	r = vhp_vhost_ioctl(fd, req, &s);
+	if (r < 0 || !out)
+		return r;
+	if (s.index != index) /* the kernel never rewrites the index */
+		return -EPROTO;
+	*out = s.num;
+	return 0;
+}
+
 static int vring_state_ioctl(struct vh_device *dev, unsigned long req, unsigned index,
 			     unsigned num)
 {
 	struct vhp_vhost *vh;
-	struct vhost_vring_state s = { .index = index, .num = num };
 	int r = get_vh(dev, &vh);
 
-	if (r < 0)
-		return r;
-	if (index > VRING_INDEX_MAX)
-		return -EINVAL;
-	return vhp_vhost_ioctl(vh->fd, req, &s);
+	return r < 0 ? r : vhp_vhost_vring_state(vh->fd, req, index, num, NULL);
 }
 
 /* GET-style vring ioctls: index in, num out. */
@@ -189,20 +201,13 @@ static int vring_state_get(struct vh_device *dev, unsigned long req, unsigned in
 			   uint32_t *num)
 {
 	struct vhp_vhost *vh;
-	struct vhost_vring_state s = { .index = index, .num = 0 };
 	int r = get_vh(dev, &vh);
 
 	if (r < 0)
 		return r;
-	if (!num || index > VRING_INDEX_MAX)
+	if (!num)
 		return -EINVAL;
-	r = vhp_vhost_ioctl(vh->fd, req, &s);
-	if (r < 0)
-		return r;
-	if (s.index != index) /* the kernel never rewrites the index */
-		return -EPROTO;
-	*num = s.num;
-	return 0;
+	return vhp_vhost_vring_state(vh->fd, req, index, 0, num);
 }
 
 static int vring_file_ioctl(struct vh_device *dev, unsigned long req, unsigned index, int fd)

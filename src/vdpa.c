@@ -209,20 +209,9 @@ static int vring_state(struct vh_device *dev, unsigned long req, unsigned index,
 		       uint32_t *out)
 {
 	struct vdpa *v;
-	struct vhost_vring_state s = { .index = index, .num = in };
 	int r = get_vdpa(dev, &v);
 
-	if (r < 0)
-		return r;
-	if (index > VRING_INDEX_MAX)
-		return -EINVAL;
-	r = vhp_vhost_ioctl(v->vh.fd, req, &s);
-	if (r < 0 || !out)
-		return r;
-	if (s.index != index)
-		return -EPROTO;
-	*out = s.num;
-	return 0;
+	return r < 0 ? r : vhp_vhost_vring_state(v->vh.fd, req, index, in, out);
 }
 
 int vh_vdpa_set_vring_enable(struct vh_device *dev, unsigned index, int enable)

@@ -26,6 +26,13 @@ struct vhp_vhost *vhp_vhost_of(struct vh_device *dev);
 int vhp_vhost_ioctl(int fd, unsigned long req, void *arg);
 
 /*
+ * A ring ioctl taking struct vhost_vring_state: index (<= 0xffff, else -EINVAL) and num in;
+ * with out, the answer's num is stored there after checking it names the same ring (-EPROTO).
+ */
+int vhp_vhost_vring_state(int fd, unsigned long req, unsigned index, uint32_t num,
+			  uint32_t *out);
+
+/*
  * Validates fd as a vhost device (EBADF, char device, VHOST_GET_FEATURES) and names its driver.
  * Nothing is closed here.
  */
