@@ -942,6 +942,10 @@ int vh_frontend_get_vring_base(struct vh_frontend *fe, unsigned idx, uint32_t *b
 	release(&rep);
 	if (r)
 		return r;
+	/* A split ring's position is 16 bits (as the kernel transport checks); packed rings
+	 * carry wrap counters in bits 15 and 31. */
+	if (!(fe->features_acked & VH_BIT(VH_F_RING_PACKED)) && rep.msg.payload.state.num > 0xffff)
+		return fe_fail(fe, -EPROTO);
 	*base = rep.msg.payload.state.num;
 	return 0;
 }

@@ -424,6 +424,38 @@ static void f_vring_base(struct ctx *c)
 	expect_sticky(c, -EPROTO);
 }
 
+/* The right queue, a position out of range for a split ring (16 bits); packed rings carry
+ * their wrap counters in bits 15 and 31, so any value is a position there. */
+static void r_vring_base_value(struct fake *f, const struct vh_msg *req, int *fds, unsigned nfds)
+{
+	struct vh_vring_state st = { req->payload.state.index, 0 };
+
+	(void)fds, (void)nfds;
+	st.num = f->arg ? 0x80018001u : 0x10000u;
+	fsend(f, req->hdr.request, RF, &st, 8, NULL, 0);
+}
+
+static void f_vring_base_value(struct ctx *c, int arg)
+{
+	uint32_t base = 7;
+
+	if (arg) {
+		CHECK_EQ(vh_frontend_assume_negotiated(c->fe, OFFERED | VH_BIT(VH_F_RING_PACKED),
+						       PROTO), 0);
+		CHECK_EQ(vh_frontend_set_features(c->fe, OFFERED | VH_BIT(VH_F_RING_PACKED)), 0);
+	}
+	badly(c, VH_USER_GET_VRING_BASE, r_vring_base_value, arg);
+	if (arg) {
+		CHECK_EQ(vh_frontend_get_vring_base(c->fe, 1, &base), 0);
+		CHECK_EQ(base, 0x80018001u);
+		expect_usable(c);
+		return;
+	}
+	CHECK_EQ(vh_frontend_get_vring_base(c->fe, 1, &base), -EPROTO);
+	CHECK_EQ(base, 7);
+	expect_sticky(c, -EPROTO);
+}
+
 static void r_config(struct fake *f, const struct vh_msg *req, int *fds, unsigned nfds)
 {
 	static struct vh_msg rep;
@@ -1068,6 +1100,8 @@ static const struct fcase cases[] = {
 	{ "c30-ack-size-0", f_ack_size, 0 },
 	{ "c30-ack-size-16", f_ack_size, 4 },
 	{ "c30-vring-base-other-queue", f_vring_base_a, 0 },
+	{ "c30-vring-base-split-above-16-bits", f_vring_base_value, 0 },
+	{ "c30-vring-base-packed-wrap-bits", f_vring_base_value, 1 },
 	{ "c30-config-other-offset", f_config, 0 },
 	{ "c30-config-other-size", f_config, 1 },
 	{ "c30-config-short", f_config, 2 },
