@@ -128,6 +128,7 @@ int vh_vq_new(struct vh_vq **out, const struct vh_vq_config *cfg)
 	if (vq == NULL)
 		return -ENOMEM;
 	vq->mem = cfg->mem;
+	vq->rc_mul = vhp_rc_mul(cfg->mem);
 	vq->num = (uint16_t)cfg->num;
 	vq->mask = (uint16_t)(cfg->num - 1);
 	vq->packed = (uint8_t)packed;
@@ -196,7 +197,9 @@ void vh_vq_free(struct vh_vq *vq)
 
 void vh_vq_set_memory(struct vh_vq *vq, const struct vh_memory *mem)
 {
+	/* The region cache's slots stay: they are checked against the table at each use. */
 	vq->mem = mem;
+	vq->rc_mul = vhp_rc_mul(mem);
 }
 
 void vh_vq_get_base(const struct vh_vq *vq, struct vh_vq_base *b)
@@ -369,6 +372,23 @@ enum vh_vq_fault vh_vq_fault(const struct vh_vq *vq)
 
 /* ---- Device side: walker slow paths ------------------------------------------------------ */
 
+uint64_t vhp_rc_mul(const struct vh_memory *mem)
+{
+	const struct vh_memory_region *first = &mem->regions[0], *last;
+	uint64_t span = 0;
+	unsigned k = 12; /* a page: no smaller granule is useful */
+
+	if (mem->nregions != 0) {
+		/* Regions are sorted and end without wrapping (checked when the table was
+		 * built). */
+		last = &mem->regions[mem->nregions - 1];
+		span = last->gpa - first->gpa + last->size;
+	}
+	while (k < 52 && ((uint64_t)VHP_RCACHE_SLOTS << k) < span)
+		k++;
+	return 1ull << (64 - VHP_RCACHE_BITS - k);
+}
+
 int vhp_tc_search(struct vhp_tcache *tc, uint64_t addr, uint32_t len)
 {
 	int i = vh_memory_find(tc->mem, addr);
@@ -379,7 +399,7 @@ int vhp_tc_search(struct vhp_tcache *tc, uint64_t addr, uint32_t len)
 	r = &tc->mem->regions[i];
 	if (!vhp_tc_fits(addr - r->gpa, len, r->size))
 		return 0;
-	tc->rcache[(addr >> VHP_RCACHE_SHIFT) & (VHP_RCACHE_SLOTS - 1u)] = (uint16_t)i;
+	tc->rcache[vhp_rc_slot(addr, tc->mul)] = (uint16_t)i;
 	vhp_tc_set(tc, (unsigned)i);
 	return 1;
 }

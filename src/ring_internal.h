@@ -101,6 +101,7 @@ struct vh_vq {
 	uint64_t *in_len;         /* IN_ORDER: writable bytes per id (batched used entries) */
 	uint8_t *ind_buf;         /* bounce buffer for indirect tables crossing regions */
 	uint16_t *rcache;         /* VHP_RCACHE_SLOTS region indexes, see vhp_tc_lookup() */
+	uint64_t rc_mul;          /* slot multiplier for this table, see vhp_rc_slot() */
 	unsigned tc_idx;          /* region of the last translation (a hint, checked) */
 	struct vh_dirty_log *dlog;
 	uint64_t log_gpa;         /* GPA of the used ring (split) / descriptor ring (packed) */
@@ -146,9 +147,10 @@ static inline __attribute__((always_inline)) void vhp_cursor_finish(const struct
 }
 
 /*
- * The region of the last translation, copied out of the (immutable) memory table for one
- * batch, so a hit costs a subtraction and two compares on registers. mem and rcache are what a
- * miss needs (vhp_tc_lookup()).
+ * The region of the last translation of the slower walks (chains, indirect tables), copied
+ * out of the (immutable) memory table for one batch, so a buffer in the same region as the
+ * one before costs a subtraction and two compares on registers. mem, rcache and mul are what
+ * a miss needs (vhp_tc_lookup()).
  */
 struct vhp_tcache {
 	uint64_t gpa;
@@ -156,6 +158,7 @@ struct vhp_tcache {
 	uint8_t *host;
 	const struct vh_memory *mem;
 	uint16_t *rcache;
+	uint64_t mul;             /* vq->rc_mul */
 	unsigned idx;             /* index of the region in mem */
 };
 
@@ -176,6 +179,7 @@ static inline __attribute__((always_inline)) void vhp_tcache_load(struct vhp_tca
 {
 	tc->mem = vq->mem;
 	tc->rcache = vq->rcache;
+	tc->mul = vq->rc_mul;
 	vhp_tc_set(tc, vq->tc_idx < vq->mem->nregions ? vq->tc_idx : 0);
 }
 
@@ -196,17 +200,51 @@ static inline __attribute__((always_inline)) int vhp_tc_fits(uint64_t off, uint3
 }
 
 /*
- * Per-ring region cache: one region index per 2 MiB of guest-physical space (modulo the slot
- * count), so buffers spread over many regions still translate in a few instructions. Slots
- * are hints: each is checked against the current table before use, so a stale one (after a
- * table change) only misses, and nothing needs clearing. Ring-private: no shared cache line
- * is written on the data path.
+ * Per-ring region cache: one region index per 2^k bytes of guest-physical space (modulo the
+ * slot count), so buffers spread over many regions still translate in a few instructions. k
+ * is chosen per table (vhp_rc_mul()) so that the table's GPA span needs at most about
+ * VHP_RCACHE_SLOTS slots. Slots are hints: each is checked against the current table before
+ * use, so a stale one (after a table change) only misses, and nothing needs clearing.
+ * Ring-private: no shared cache line is written on the data path.
  */
-#define VHP_RCACHE_SHIFT 21
 #define VHP_RCACHE_SLOTS 1024u
+#define VHP_RCACHE_BITS 10
+
+/* The slot multiplier of a table, 2^(64 - VHP_RCACHE_BITS - k): O(1), from its first and
+ * last region. */
+uint64_t vhp_rc_mul(const struct vh_memory *mem);
+
+/* Bits k .. k + VHP_RCACHE_BITS - 1 of addr: a multiply and a constant shift (no variable
+ * shift count to keep in a register). */
+static inline __attribute__((always_inline)) unsigned vhp_rc_slot(uint64_t addr, uint64_t mul)
+{
+	return (unsigned)((addr * mul) >> (64 - VHP_RCACHE_BITS));
+}
 
 /* Miss of the ring's region cache: binary search, then the slot is updated. */
 int vhp_tc_search(struct vhp_tcache *tc, uint64_t addr, uint32_t len);
+
+/*
+ * The ring's region cache alone (no search, no call, so the pop loops can use it without
+ * spilling their state): the region whose index the slot of addr holds, if that region of the
+ * table (regions[0..nregions)) holds all of [addr, addr + len); else NULL. *idx gets the
+ * region's index.
+ */
+static inline __attribute__((always_inline)) const struct vh_memory_region *
+vhp_rc_probe(const struct vh_memory_region *regions, unsigned nregions, const uint16_t *rcache,
+	     uint64_t mul, uint64_t addr, uint32_t len, unsigned *idx)
+{
+	unsigned i = rcache[vhp_rc_slot(addr, mul)];
+	const struct vh_memory_region *r;
+
+	if (vhp_unlikely(i >= nregions))
+		return NULL;
+	r = &regions[i];
+	if (vhp_unlikely(!vhp_tc_fits(addr - r->gpa, len, r->size)))
+		return NULL;
+	*idx = i;
+	return r;
+}
 
 /*
  * [addr, addr + len) is not in tc's region: looks it up in another one. Returns 1 with tc
@@ -216,19 +254,16 @@ int vhp_tc_search(struct vhp_tcache *tc, uint64_t addr, uint32_t len);
 static inline __attribute__((always_inline)) int vhp_tc_lookup(struct vhp_tcache *tc,
 							       uint64_t addr, uint32_t len)
 {
-	const struct vh_memory *mem = tc->mem;
-	unsigned i = tc->rcache[(addr >> VHP_RCACHE_SHIFT) & (VHP_RCACHE_SLOTS - 1u)];
+	unsigned i;
+	const struct vh_memory_region *r = vhp_rc_probe(tc->mem->regions, tc->mem->nregions,
+							tc->rcache, tc->mul, addr, len, &i);
 
-	if (vhp_likely(i < mem->nregions)) {
-		const struct vh_memory_region *r = &mem->regions[i];
-
-		if (vhp_likely(vhp_tc_fits(addr - r->gpa, len, r->size))) {
-			tc->gpa = r->gpa;
-			tc->size = r->size;
-			tc->host = r->host;
-			tc->idx = i;
-			return 1;
-		}
+	if (vhp_likely(r != NULL)) {
+		tc->gpa = r->gpa;
+		tc->size = r->size;
+		tc->host = r->host;
+		tc->idx = i;
+		return 1;
 	}
 	return vhp_tc_search(tc, addr, len);
 }
@@ -287,13 +322,16 @@ vhp_vq_add_buf(struct vh_vq *vq, struct vhp_tcache *tc, struct vhp_cursor *c, ui
 }
 
 /*
- * Fast path of both layouts: a chain of one descriptor whose buffer lies in the cached region
- * (the caller checked that, and that the element has room for one iovec). Fills e completely.
- * The element's pointers are read before anything is stored through them (no strict aliasing).
+ * Fast path of both layouts: a chain of one descriptor whose buffer lies in one region (the
+ * caller found it: host is the buffer's address in this process) and an element with room
+ * for one iovec (checked by the caller). Fills e completely,
+ * and in_len[id] with the writable bytes when in_len is not NULL (IN_ORDER). The element's
+ * pointers are read before anything is stored through them (no strict aliasing); the two
+ * directions are written out separately so the counts are constants.
  */
 static inline __attribute__((always_inline)) void
 vhp_elem_one(struct vh_vq_elem *e, uint8_t *host, uint64_t addr, uint32_t len, int write,
-	     uint16_t id)
+	     uint16_t id, uint64_t *in_len)
 {
 	struct iovec *iov = e->iov;
 	uint64_t *gpa = e->iov_gpa;
@@ -302,12 +340,23 @@ vhp_elem_one(struct vh_vq_elem *e, uint8_t *host, uint64_t addr, uint32_t len, i
 	iov->iov_len = len;
 	if (gpa)
 		*gpa = addr;
-	e->out_num = !write;
-	e->in_num = write != 0;
 	e->id = id;
 	e->ndesc = 1;
-	e->out_len = write ? 0 : len;
-	e->in_len = write ? len : 0;
+	if (write) {
+		e->out_num = 0;
+		e->in_num = 1;
+		e->out_len = 0;
+		e->in_len = len;
+		if (in_len)
+			in_len[id] = len;
+	} else {
+		e->out_num = 1;
+		e->in_num = 0;
+		e->out_len = len;
+		e->in_len = 0;
+		if (in_len)
+			in_len[id] = 0;
+	}
 }
 
 /*

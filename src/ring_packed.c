@@ -264,20 +264,21 @@ packed_chain_direct(const struct vring_packed_desc *ring, uint16_t num, struct v
 }
 
 /*
- * Everything but the fast path of vhp_packed_pop(), out of line so the loop keeps its state in
- * registers: chains (direct in the cached region, else the general walk). The head's fields
- * were read by the caller. Advances *pos / *expect past the chain; 0 or -EIO.
+ * Everything but the fast path of vhp_packed_pop(): chains (direct ones through the region
+ * caches, else the general walk), ids in flight, buffers the region cache does not hold yet.
+ * Reads the chain at *pos itself and advances *pos / *expect past it; 0 or -EIO.
  */
-static __attribute__((noinline)) int
-packed_pop_slow(struct vh_vq *vq, struct vhp_tcache *tc, struct vh_vq_elem *e, uint16_t *pos,
-		uint16_t *expect, uint64_t addr, uint32_t len, uint16_t flags)
+static __attribute__((noinline)) int packed_pop_slow(struct vh_vq *vq, struct vhp_tcache *tc,
+						     struct vh_vq_elem *e, uint16_t *pos,
+						     uint16_t *expect)
 {
-	const struct vring_packed_desc *ring = vq->r.p.desc;
-	uint16_t num = vq->num, id;
+	const struct vring_packed_desc *ring = vq->r.p.desc, *d = &ring[*pos];
+	uint16_t num = vq->num, flags = vhp_ld16(&d->flags), id;
 	unsigned cnt, p;
 
-	if (flags & VRING_DESC_F_NEXT) {
-		cnt = packed_chain_direct(ring, num, tc, e, *pos, *expect, addr, len, flags, &id);
+	if ((flags & VHP_PACKED_F_BOTH) == *expect && (flags & VRING_DESC_F_NEXT)) {
+		cnt = packed_chain_direct(ring, num, tc, e, *pos, *expect, vhp_ld64(&d->addr),
+					  vhp_ld32(&d->len), flags, &id);
 		if (cnt != 0 && id < num && vq->ndesc[id] == 0) {
 			vq->ndesc[id] = (uint16_t)cnt;
 			e->id = id;
@@ -296,72 +297,95 @@ packed_pop_slow(struct vh_vq *vq, struct vhp_tcache *tc, struct vh_vq_elem *e, u
 	return packed_walk(vq, tc, ring, num, e, pos, expect);
 }
 
+/* State of the fast loop of vhp_packed_pop(), handed to and back from packed_pop_fast(). */
+struct packed_fast {
+	const struct vring_packed_desc *ring;
+	uint16_t *ndesc;
+	uint64_t *in_len;         /* IN_ORDER, else NULL */
+	struct vh_vq_elem *end;
+	struct vhp_tcache tc;
+	uint16_t num;
+	uint16_t pos;
+	uint16_t expect;          /* AVAIL/USED bits of an available descriptor, see step() */
+	uint8_t empty;            /* stopped at a descriptor not available */
+};
+
+/*
+ * Fast loop: chains of one descriptor, with an id not in flight and room for their iovec,
+ * whose buffer lies in a region the ring's region cache holds (looked up for every buffer, as
+ * in split_pop_fast()). A function of its own that calls nothing, so its state stays in
+ * registers. Returns the element it stopped at: f->end, one for which the ring holds nothing
+ * (f->empty), or one that needs the slow path (what it read of that one is not used).
+ */
+static __attribute__((noinline)) struct vh_vq_elem *packed_pop_fast(struct packed_fast *f,
+								     struct vh_vq_elem *e)
+{
+	const struct vring_packed_desc *ring = f->ring;
+	uint16_t *ndesc = f->ndesc;
+	uint64_t *in_len = f->in_len;
+	const struct vh_memory_region *regions = f->tc.mem->regions;
+	const uint16_t *rcache = f->tc.rcache;
+	unsigned nregions = f->tc.mem->nregions, ridx;
+	uint64_t mul = f->tc.mul;
+	uint16_t num = f->num, pos = f->pos, expect = f->expect;
+
+	for (; e != f->end; e++) {
+		const struct vring_packed_desc *d = &ring[pos];
+		/* Acquire: pairs with the driver's release store of the head's flags; the chain's
+		 * descriptors, written before it, are visible to what follows. */
+		uint16_t flags = le16toh(__atomic_load_n(&d->flags, __ATOMIC_ACQUIRE)), id;
+		const struct vh_memory_region *r;
+		uint64_t addr;
+		uint32_t len;
+
+		if ((flags & VHP_PACKED_F_BOTH) != expect) {
+			f->empty = 1;
+			break;
+		}
+		addr = vhp_ld64(&d->addr);
+		len = vhp_ld32(&d->len);
+		id = vhp_ld16(&d->id);
+		if (vhp_unlikely((flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) ||
+				 id >= num || ndesc[id] != 0 || e->iov_cap == 0))
+			break;
+		r = vhp_rc_probe(regions, nregions, rcache, mul, addr, len, &ridx);
+		if (vhp_unlikely(r == NULL))
+			break;
+		ndesc[id] = 1;
+		vhp_elem_one(e, r->host + (addr - r->gpa), addr, len, flags & VRING_DESC_F_WRITE, id,
+			     in_len);
+		step(&pos, &expect, num);
+	}
+	f->pos = pos;
+	f->expect = expect;
+	return e;
+}
+
 int vhp_packed_pop(struct vh_vq *vq, struct vh_vq_elem *elems, unsigned max)
 {
-	/* Everything the loop needs is copied into locals first: stores into elements may
-	 * alias vq (no strict aliasing), and the cached region stays in registers. */
-	const struct vring_packed_desc *ring = vq->r.p.desc;
-	uint16_t *ndesc = vq->ndesc;
-	uint64_t *in_len = vq->in_order ? vq->in_len : NULL;
-	uint16_t pos = vq->last_avail, num = vq->num, expect = avail_bits(vq->avail_wrap);
-	struct vh_vq_elem *e = elems, *end = elems + max;
-	struct vhp_tcache tc;
-	uint64_t tc_gpa, tc_size;
-	uint8_t *tc_host;
+	struct vh_vq_elem *e = elems;
+	struct packed_fast f;
 	int rearmed = 0;
 
-	vhp_tcache_load(&tc, vq);
-	tc_gpa = tc.gpa;
-	tc_size = tc.size;
-	tc_host = tc.host;
+	f.ring = vq->r.p.desc;
+	f.ndesc = vq->ndesc;
+	f.in_len = vq->in_order ? vq->in_len : NULL;
+	f.end = elems + max;
+	f.num = vq->num;
+	f.pos = vq->last_avail;
+	f.expect = avail_bits(vq->avail_wrap);
+	vhp_tcache_load(&f.tc, vq);
 	for (;;) {
-		for (; e != end; e++) {
-			const struct vring_packed_desc *d = &ring[pos];
-			/* Acquire: pairs with the driver's release store of the head's flags; the
-			 * chain's descriptors, written before it, are visible to what follows. */
-			uint16_t flags = le16toh(__atomic_load_n(&d->flags, __ATOMIC_ACQUIRE));
-			uint16_t id, p2, x2;
-			uint64_t addr, off;
-			uint32_t len;
-			int w;
-
-			if ((flags & VHP_PACKED_F_BOTH) != expect)
-				break;
-			addr = vhp_ld64(&d->addr);
-			len = vhp_ld32(&d->len);
-			id = vhp_ld16(&d->id);
-			/* Fast path: one descriptor, an id not in flight, room for one iovec, the
-			 * buffer in the cached region or one the ring's region cache finds. */
-			if (vhp_unlikely((flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) ||
-					 id >= num || ndesc[id] != 0 || e->iov_cap == 0))
-				goto slow;
-			off = addr - tc_gpa;
-			if (vhp_unlikely(!vhp_tc_fits(off, len, tc_size))) {
-				if (!vhp_tc_lookup(&tc, addr, len))
-					goto slow;
-				tc_gpa = tc.gpa;
-				tc_size = tc.size;
-				tc_host = tc.host;
-				off = addr - tc_gpa;
-			}
-			w = (flags & VRING_DESC_F_WRITE) != 0;
-			ndesc[id] = 1;
-			vhp_elem_one(e, tc_host + off, addr, len, w, id);
-			if (in_len)
-				in_len[id] = w ? len : 0;
-			step(&pos, &expect, num);
-			continue;
-slow:
-			/* Copies: pos and expect themselves stay in registers. */
-			p2 = pos;
-			x2 = expect;
-			if (vhp_unlikely(packed_pop_slow(vq, &tc, e, &p2, &x2, addr, len, flags) < 0))
+		f.empty = 0;
+		e = packed_pop_fast(&f, e);
+		if (e == f.end)
+			break;
+		if (!f.empty) {
+			/* A chain, or a buffer the caches do not hold. */
+			if (vhp_unlikely(packed_pop_slow(vq, &f.tc, e, &f.pos, &f.expect) < 0))
 				return -EIO;
-			pos = p2;
-			expect = x2;
-			tc_gpa = tc.gpa;
-			tc_size = tc.size;
-			tc_host = tc.host;
+			e++;
+			continue;
 		}
 		if (e != elems || rearmed || !vq->notify_enabled || !vq->event_idx ||
 		    (vq->armed && vq->armed_idx == vq->last_avail && vq->armed_wrap == vq->avail_wrap))
@@ -374,9 +398,9 @@ slow:
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 		rearmed = 1;
 	}
-	vhp_tcache_save(&tc, vq);
-	vq->last_avail = pos;
-	vq->avail_wrap = expect == VHP_PACKED_F_AVAIL;
+	vhp_tcache_save(&f.tc, vq);
+	vq->last_avail = f.pos;
+	vq->avail_wrap = f.expect == VHP_PACKED_F_AVAIL;
 	vq->inflight += (unsigned)(e - elems);
 	return (int)(e - elems);
 }
@@ -434,25 +458,20 @@ static void packed_push_general(struct vh_vq *vq, const struct vh_vq_used *used,
 	vq->notify_added += total;
 }
 
-/* Bytes 8..15 of a packed descriptor {len, id, flags} as one little-endian 64-bit value. */
-static inline uint64_t packed_tail(uint32_t len, uint16_t id, uint16_t flags)
-{
-	return (uint64_t)len | (uint64_t)id << 32 | (uint64_t)flags << 48;
-}
-
 int vhp_packed_push(struct vh_vq *vq, const struct vh_vq_used *used, unsigned n)
 {
 	/* Locals, not vq fields: stores into the ring may alias vq (no strict aliasing). */
 	struct vring_packed_desc *ring = vq->r.p.desc;
+	const struct vh_vq_used *u, *end = used + n;
 	uint16_t *ndesc = vq->ndesc;
 	uint16_t pos = vq->used_idx, head_pos, head_flags, num = vq->num, bits;
-	uint32_t total, len;
-	unsigned i, cnt;
+	uint64_t fl_read, fl_written;
+	uint32_t total, cnt;
 
 	/* Only buffers in flight can be completed (their descriptor count is known). Checked
 	 * before anything is written: used flags written here are visible at once. */
-	for (i = 0; i < n; i++)
-		if (vhp_unlikely(used[i].id >= num || ndesc[used[i].id] == 0))
+	for (u = used; u != end; u++)
+		if (vhp_unlikely(u->id >= num || ndesc[u->id] == 0))
 			return -EINVAL;
 	if (vhp_unlikely(vq->dlog != NULL || vq->in_order)) {
 		packed_push_general(vq, used, n);
@@ -461,39 +480,43 @@ int vhp_packed_push(struct vh_vq *vq, const struct vh_vq_used *used, unsigned n)
 	bits = used_bits(vq->used_wrap);
 	/* The first used descriptor gets its id and length now and its flags last, below. */
 	head_pos = pos;
-	len = used[0].len;
-	head_flags = (uint16_t)(bits | (len ? VRING_DESC_F_WRITE : 0));
-	vhp_st32(&ring[pos].len, len);
+	head_flags = (uint16_t)(bits | (used[0].len ? VRING_DESC_F_WRITE : 0));
+	vhp_st32(&ring[pos].len, used[0].len);
 	vhp_st16(&ring[pos].id, (uint16_t)used[0].id);
 	cnt = ndesc[used[0].id];
 	ndesc[used[0].id] = 0;
 	total = cnt;
-	for (i = 1;; i++) {
+	/* Bytes 8..15 of a descriptor {len, id, flags} are written as one 64-bit value; these
+	 * are its flags for an unwritten and a written buffer. */
+	fl_read = (uint64_t)bits << 48;
+	fl_written = (uint64_t)(bits | VRING_DESC_F_WRITE) << 48;
+	for (u = used + 1;; u++) {
 		unsigned p = pos + cnt; /* < 2 * num: no 16-bit wrap */
-		uint16_t id;
+		uint32_t id, len;
 
 		if (p >= num) {
 			p -= num;
-			bits ^= VHP_PACKED_F_BOTH;
+			fl_read ^= (uint64_t)VHP_PACKED_F_BOTH << 48;
+			fl_written ^= (uint64_t)VHP_PACKED_F_BOTH << 48;
 		}
 		pos = (uint16_t)p;
-		if (i == n)
+		if (u == end)
 			break;
 		/* Later used descriptors: length, id and flags in one store, ordered before the
 		 * head's release. */
-		id = (uint16_t)used[i].id;
-		len = used[i].len;
-		vhp_st64(&ring[pos].len, packed_tail(len, id,
-						     (uint16_t)(bits | (len ? VRING_DESC_F_WRITE : 0))));
+		id = u->id;
+		len = u->len;
 		cnt = ndesc[id];
 		ndesc[id] = 0;
 		total += cnt;
+		vhp_st64(&ring[pos].len, (uint64_t)len | (uint64_t)id << 32 |
+					 (len ? fl_written : fl_read));
 	}
 	/* Release: ids, lengths, the other used descriptors of this batch and the buffer
 	 * contents are visible before the driver sees the first descriptor marked used. */
 	__atomic_store_n(&ring[head_pos].flags, htole16(head_flags), __ATOMIC_RELEASE);
 	vq->used_idx = pos;
-	vq->used_wrap = bits != 0;
+	vq->used_wrap = fl_read != 0;
 	vq->inflight = n <= vq->inflight ? vq->inflight - n : 0;
 	vq->notify_added += total;
 	return 0;

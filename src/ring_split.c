@@ -179,13 +179,16 @@ split_chain_direct(const struct vring_desc *desc, unsigned num, struct vhp_tcach
 	return 0;
 }
 
-/* Everything but the fast path of vhp_split_pop(), out of line so the loop keeps its state in
- * registers: chains (direct in the cached region, else the general walk). */
+/* Everything but the fast path of vhp_split_pop(): chains (direct ones through the region
+ * caches, else the general walk), and buffers the region cache does not hold yet. Reads the
+ * chain at head (< num) itself. */
 static __attribute__((noinline)) int split_pop_slow(struct vh_vq *vq, struct vhp_tcache *tc,
-						    struct vh_vq_elem *e, uint16_t head,
-						    uint64_t addr, uint32_t len, uint16_t flags)
+						    struct vh_vq_elem *e, uint16_t head)
 {
-	if (split_chain_direct(vq->r.s.desc, vq->num, tc, e, head, addr, len, flags) == 0) {
+	const struct vring_desc *d = &vq->r.s.desc[head];
+
+	if (split_chain_direct(vq->r.s.desc, vq->num, tc, e, head, vhp_ld64(&d->addr),
+			       vhp_ld32(&d->len), vhp_ld16(&d->flags)) == 0) {
 		if (vq->in_order)
 			vq->in_len[head] = e->in_len;
 		return 0;
@@ -193,19 +196,69 @@ static __attribute__((noinline)) int split_pop_slow(struct vh_vq *vq, struct vhp
 	return split_walk(vq, tc, e, head);
 }
 
+/* State of the fast loop of vhp_split_pop(), handed to and back from split_pop_fast(). */
+struct split_fast {
+	const uint16_t *ring;
+	const struct vring_desc *desc;
+	uint64_t *in_len;         /* IN_ORDER, else NULL */
+	struct vh_vq_elem *end;
+	struct vhp_tcache tc;
+	uint16_t mask;            /* num - 1: head > mask is head >= num */
+	uint16_t idx;             /* avail index of the next head */
+};
+
+/*
+ * Fast loop: chains of one descriptor, with room for their iovec, whose buffer lies in a
+ * region the ring's region cache holds. Every buffer is looked up there (not compared with the
+ * previous one's region first), so the cost does not depend on how buffers spread over the
+ * regions. A function of its own that calls nothing, so its state stays in registers. Returns
+ * the element it stopped at (f->end, or one that needs the slow path: a bad head, a chain, a
+ * buffer the cache does not hold yet); what it read of that element is not used.
+ */
+static __attribute__((noinline)) struct vh_vq_elem *split_pop_fast(struct split_fast *f,
+								    struct vh_vq_elem *e)
+{
+	const uint16_t *ring = f->ring;
+	const struct vring_desc *desc = f->desc;
+	uint64_t *in_len = f->in_len;
+	const struct vh_memory_region *regions = f->tc.mem->regions;
+	const uint16_t *rcache = f->tc.rcache;
+	unsigned nregions = f->tc.mem->nregions, ridx;
+	uint64_t mul = f->tc.mul;
+	uint16_t mask = f->mask, idx = f->idx;
+
+	for (; e != f->end; e++, idx++) {
+		uint16_t head = vhp_ld16(&ring[idx & mask]), flags;
+		const struct vh_memory_region *r;
+		const struct vring_desc *d;
+		uint64_t addr;
+		uint32_t len;
+
+		if (vhp_unlikely(head > mask))
+			break;
+		d = &desc[head];
+		addr = vhp_ld64(&d->addr);
+		len = vhp_ld32(&d->len);
+		flags = vhp_ld16(&d->flags);
+		if (vhp_unlikely((flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) ||
+				 e->iov_cap == 0))
+			break;
+		r = vhp_rc_probe(regions, nregions, rcache, mul, addr, len, &ridx);
+		if (vhp_unlikely(r == NULL))
+			break;
+		vhp_elem_one(e, r->host + (addr - r->gpa), addr, len, flags & VRING_DESC_F_WRITE, head,
+			     in_len);
+	}
+	f->idx = idx;
+	return e;
+}
+
 int vhp_split_pop(struct vh_vq *vq, struct vh_vq_elem *elems, unsigned max)
 {
-	/* Everything the loop needs is copied into locals first: stores into elements may
-	 * alias vq (no strict aliasing), and the cached region stays in registers. */
-	const uint16_t *ring = vq->r.s.avail->ring;
-	const struct vring_desc *desc = vq->r.s.desc;
-	uint64_t *in_len = vq->in_order ? vq->in_len : NULL;
-	uint16_t last = vq->last_avail, mask = vq->mask, idx;
-	unsigned n = (uint16_t)(vq->shadow_avail - last), num = vq->num;
-	struct vh_vq_elem *e, *end;
-	struct vhp_tcache tc;
-	uint64_t tc_gpa, tc_size;
-	uint8_t *tc_host;
+	uint16_t last = vq->last_avail;
+	unsigned n = (uint16_t)(vq->shadow_avail - last);
+	struct split_fast f;
+	struct vh_vq_elem *e;
 
 	/* Heads between last_avail and shadow_avail were covered by an earlier acquire load;
 	 * only when they are used up is the driver's index read again (once per batch). */
@@ -218,52 +271,26 @@ int vhp_split_pop(struct vh_vq *vq, struct vh_vq_elem *elems, unsigned max)
 	}
 	if (n > max)
 		n = max;
-	vhp_tcache_load(&tc, vq);
-	tc_gpa = tc.gpa;
-	tc_size = tc.size;
-	tc_host = tc.host;
-	idx = last;
-	for (e = elems, end = elems + n; e != end; e++, idx++) {
-		uint16_t head = vhp_ld16(&ring[idx & mask]);
-		const struct vring_desc *d;
-		uint64_t addr, off;
-		uint32_t len;
-		uint16_t flags;
-		int w;
+	f.ring = vq->r.s.avail->ring;
+	f.desc = vq->r.s.desc;
+	f.in_len = vq->in_order ? vq->in_len : NULL;
+	f.end = elems + n;
+	f.mask = vq->mask;
+	f.idx = last;
+	vhp_tcache_load(&f.tc, vq);
+	for (e = elems;; e++, f.idx++) {
+		uint16_t head;
 
-		if (vhp_unlikely(head >= num))
+		e = split_pop_fast(&f, e);
+		if (e == f.end)
+			break;
+		head = vhp_ld16(&f.ring[f.idx & f.mask]);
+		if (vhp_unlikely(head > f.mask))
 			return vhp_vq_fail(vq, VH_VQ_FAULT_HEAD);
-		d = &desc[head];
-		addr = vhp_ld64(&d->addr);
-		len = vhp_ld32(&d->len);
-		flags = vhp_ld16(&d->flags);
-		/* Fast path: one descriptor, room for its iovec, the buffer in the cached region
-		 * or one the ring's region cache finds. */
-		if (vhp_unlikely((flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) ||
-				 e->iov_cap == 0))
-			goto slow;
-		off = addr - tc_gpa;
-		if (vhp_unlikely(!vhp_tc_fits(off, len, tc_size))) {
-			if (!vhp_tc_lookup(&tc, addr, len))
-				goto slow;
-			tc_gpa = tc.gpa;
-			tc_size = tc.size;
-			tc_host = tc.host;
-			off = addr - tc_gpa;
-		}
-		w = (flags & VRING_DESC_F_WRITE) != 0;
-		vhp_elem_one(e, tc_host + off, addr, len, w, head);
-		if (in_len)
-			in_len[head] = w ? len : 0;
-		continue;
-slow:
-		if (vhp_unlikely(split_pop_slow(vq, &tc, e, head, addr, len, flags) < 0))
+		if (vhp_unlikely(split_pop_slow(vq, &f.tc, e, head) < 0))
 			return -EIO;
-		tc_gpa = tc.gpa;
-		tc_size = tc.size;
-		tc_host = tc.host;
 	}
-	vhp_tcache_save(&tc, vq);
+	vhp_tcache_save(&f.tc, vq);
 	vq->last_avail = (uint16_t)(last + n);
 	vq->inflight += n;
 	return (int)n;
@@ -284,32 +311,52 @@ int vhp_split_pop_head(struct vh_vq *vq, uint16_t head, struct vh_vq_elem *e)
 }
 
 /* One used entry {id, len}: both halves in one store (the entry is only 4-byte aligned, so
- * no atomic; nothing reads it before the release of the used index). */
-static inline void split_write_used(struct vring_used_elem *e, uint32_t id, uint32_t len)
+ * no atomic; nothing reads it before the release of the used index). struct vh_vq_used has
+ * the same layout, so on a little-endian host it is copied as it is. */
+static inline void split_write_used(struct vring_used_elem *e, const struct vh_vq_used *u)
 {
-	uint32_t v[2] = { htole32(id), htole32(len) };
+#if __BYTE_ORDER == __LITTLE_ENDIAN
+	_Static_assert(sizeof(*u) == sizeof(*e), "used element layout");
+	memcpy(e, u, sizeof(*e));
+#else
+	uint32_t v[2] = { htole32(u->id), htole32(u->len) };
 
 	memcpy(e, v, sizeof(v));
+#endif
 }
 
 /* IN_ORDER: a buffer the device filled completely need not get its own entry; the next entry
- * written (at the slot of the first buffer of the run) covers it. */
-static unsigned split_fill_used_in_order(struct vh_vq *vq, struct vring_used *u,
-					 const struct vh_vq_used *used, unsigned n)
+ * written (at the slot of the first buffer of the run) covers it. Returns 0 or -EINVAL. */
+static __attribute__((noinline)) int split_fill_used_in_order(struct vh_vq *vq,
+							       const struct vh_vq_used *used,
+							       unsigned n)
 {
+	struct vring_used *u = vq->r.s.used;
 	const uint64_t *in_len = vq->in_len;
 	uint16_t start = vq->used_idx, slot = start, mask = vq->mask;
 	unsigned i, num = vq->num;
 
 	for (i = 0; i < n; i++) {
 		if (vhp_unlikely(used[i].id >= num))
-			return 0;
+			return -EINVAL;
 		if (i + 1 < n && used[i].len == in_len[used[i].id])
 			continue;
-		split_write_used(&u->ring[slot & mask], used[i].id, used[i].len);
+		split_write_used(&u->ring[slot & mask], &used[i]);
 		slot = (uint16_t)(start + i + 1);
 	}
-	return n;
+	return 0;
+}
+
+/* Dirty logging of the used entries and index a push wrote. */
+static __attribute__((noinline)) void split_log_used(struct vh_vq *vq, uint16_t start, unsigned n)
+{
+	unsigned first = start & vq->mask, cnt = n < vq->num ? n : vq->num;
+	unsigned tail = first + cnt > vq->num ? vq->num - first : cnt;
+
+	vhp_vq_log(vq, 4u + 8u * (uint64_t)first, 8u * (uint64_t)tail);
+	if (tail < cnt)
+		vhp_vq_log(vq, 4u, 8u * (uint64_t)(cnt - tail));
+	vhp_vq_log(vq, 2, 2);
 }
 
 int vhp_split_push(struct vh_vq *vq, const struct vh_vq_used *used, unsigned n)
@@ -322,26 +369,17 @@ int vhp_split_push(struct vh_vq *vq, const struct vh_vq_used *used, unsigned n)
 	/* Entries past the used index are invisible to the driver until the release below, so
 	 * a bad id found midway publishes nothing. */
 	if (vhp_unlikely(vq->in_order)) {
-		if (split_fill_used_in_order(vq, u, used, n) != n)
+		if (split_fill_used_in_order(vq, used, n) < 0)
 			return -EINVAL;
 	} else {
 		for (i = 0; i < n; i++) {
-			uint32_t id = used[i].id;
-
-			if (vhp_unlikely(id >= num))
+			if (vhp_unlikely(used[i].id >= num))
 				return -EINVAL;
-			split_write_used(&u->ring[(uint16_t)(start + i) & mask], id, used[i].len);
+			split_write_used(&u->ring[(uint16_t)(start + i) & mask], &used[i]);
 		}
 	}
-	if (vhp_unlikely(vq->dlog != NULL)) {
-		unsigned first = start & mask, cnt = n < vq->num ? n : vq->num;
-		unsigned tail = first + cnt > vq->num ? vq->num - first : cnt;
-
-		vhp_vq_log(vq, 4u + 8u * (uint64_t)first, 8u * (uint64_t)tail);
-		if (tail < cnt)
-			vhp_vq_log(vq, 4u, 8u * (uint64_t)(cnt - tail));
-		vhp_vq_log(vq, 2, 2);
-	}
+	if (vhp_unlikely(vq->dlog != NULL))
+		split_log_used(vq, start, n);
 	/* Release: the used entries, and whatever the caller wrote into the buffers, become
 	 * visible to the driver before the index that hands them over. */
 	__atomic_store_n(&u->idx, htole16((uint16_t)(start + n)), __ATOMIC_RELEASE);
