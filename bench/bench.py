@@ -758,6 +758,10 @@ def skipnote(r):
 def git_rev():
     """The commit, and the source files that differed from it when the run started (the tree
     is shared, so a run may include someone's work in progress)."""
+    if os.environ.get('BENCH_REV'):
+        return subprocess.run(['git', '-C', ROOT, 'rev-parse', '--short',
+                               os.environ['BENCH_REV']], capture_output=True,
+                              text=True).stdout.strip() or os.environ['BENCH_REV']
     try:
         rev = subprocess.run(['git', '-C', ROOT, 'rev-parse', '--short', 'HEAD'],
                              capture_output=True, text=True).stdout.strip() or 'unknown'
