@@ -264,72 +264,29 @@ packed_chain_direct(const struct vring_packed_desc *ring, uint16_t num, struct v
 }
 
 /*
- * Everything but the fast path of vhp_packed_pop(): chains (direct ones through the region
- * caches, else the general walk), ids in flight, buffers the region cache does not hold yet.
- * Reads the chain at *pos itself and advances *pos / *expect past it; 0 or -EIO.
+ * Fast loop of vhp_packed_pop(): from the ring's position on into e .. end - 1, while the
+ * descriptors are chains of one, with an id not in flight and room for their iovec, whose
+ * buffer lies in a region the ring's region cache holds (looked up for every buffer, as in
+ * split_pop_fast()). A function of its own that calls nothing, so its state stays in
+ * registers. Moves the ring's position past what it took (the caller counts the elements in
+ * flight) and returns the element it stopped at: end, one for which the ring holds nothing
+ * (*empty set), or one for packed_pop_slow() (what it read of that one is not used).
  */
-static __attribute__((noinline)) int packed_pop_slow(struct vh_vq *vq, struct vhp_tcache *tc,
-						     struct vh_vq_elem *e, uint16_t *pos,
-						     uint16_t *expect)
+static __attribute__((noinline)) struct vh_vq_elem *
+packed_pop_fast(struct vh_vq *vq, struct vh_vq_elem *e, const struct vh_vq_elem *end,
+		int *empty)
 {
-	const struct vring_packed_desc *ring = vq->r.p.desc, *d = &ring[*pos];
-	uint16_t num = vq->num, flags = vhp_ld16(&d->flags), id;
-	unsigned cnt, p;
+	/* Copied first: stores into elements may alias vq (no strict aliasing). */
+	const struct vring_packed_desc *ring = vq->r.p.desc;
+	uint16_t *ndesc = vq->ndesc;
+	uint64_t *in_len = vq->in_order ? vq->in_len : NULL;
+	const struct vh_memory_region *regions = vq->mem->regions;
+	const uint16_t *rcache = vq->rcache;
+	unsigned nregions = vq->mem->nregions, ridx;
+	uint64_t mul = vq->rc_mul;
+	uint16_t num = vq->num, pos = vq->last_avail, expect = avail_bits(vq->avail_wrap);
 
-	if ((flags & VHP_PACKED_F_BOTH) == *expect && (flags & VRING_DESC_F_NEXT)) {
-		cnt = packed_chain_direct(ring, num, tc, e, *pos, *expect, vhp_ld64(&d->addr),
-					  vhp_ld32(&d->len), flags, &id);
-		if (cnt != 0 && id < num && vq->ndesc[id] == 0) {
-			vq->ndesc[id] = (uint16_t)cnt;
-			e->id = id;
-			e->ndesc = (uint16_t)cnt;
-			if (vq->in_order)
-				vq->in_len[id] = e->in_len;
-			p = *pos + cnt;
-			if (p >= num) {
-				p -= num;
-				*expect ^= VHP_PACKED_F_BOTH;
-			}
-			*pos = (uint16_t)p;
-			return 0;
-		}
-	}
-	return packed_walk(vq, tc, ring, num, e, pos, expect);
-}
-
-/* State of the fast loop of vhp_packed_pop(), handed to and back from packed_pop_fast(). */
-struct packed_fast {
-	const struct vring_packed_desc *ring;
-	uint16_t *ndesc;
-	uint64_t *in_len;         /* IN_ORDER, else NULL */
-	struct vh_vq_elem *end;
-	struct vhp_tcache tc;
-	uint16_t num;
-	uint16_t pos;
-	uint16_t expect;          /* AVAIL/USED bits of an available descriptor, see step() */
-	uint8_t empty;            /* stopped at a descriptor not available */
-};
-
-/*
- * Fast loop: chains of one descriptor, with an id not in flight and room for their iovec,
- * whose buffer lies in a region the ring's region cache holds (looked up for every buffer, as
- * in split_pop_fast()). A function of its own that calls nothing, so its state stays in
- * registers. Returns the element it stopped at: f->end, one for which the ring holds nothing
- * (f->empty), or one that needs the slow path (what it read of that one is not used).
- */
-static __attribute__((noinline)) struct vh_vq_elem *packed_pop_fast(struct packed_fast *f,
-								     struct vh_vq_elem *e)
-{
-	const struct vring_packed_desc *ring = f->ring;
-	uint16_t *ndesc = f->ndesc;
-	uint64_t *in_len = f->in_len;
-	const struct vh_memory_region *regions = f->tc.mem->regions;
-	const uint16_t *rcache = f->tc.rcache;
-	unsigned nregions = f->tc.mem->nregions, ridx;
-	uint64_t mul = f->tc.mul;
-	uint16_t num = f->num, pos = f->pos, expect = f->expect;
-
-	for (; e != f->end; e++) {
+	for (; e != end; e++) {
 		const struct vring_packed_desc *d = &ring[pos];
 		/* Acquire: pairs with the driver's release store of the head's flags; the chain's
 		 * descriptors, written before it, are visible to what follows. */
@@ -339,7 +296,7 @@ static __attribute__((noinline)) struct vh_vq_elem *packed_pop_fast(struct packe
 		uint32_t len;
 
 		if ((flags & VHP_PACKED_F_BOTH) != expect) {
-			f->empty = 1;
+			*empty = 1;
 			break;
 		}
 		addr = vhp_ld64(&d->addr);
@@ -356,37 +313,97 @@ static __attribute__((noinline)) struct vh_vq_elem *packed_pop_fast(struct packe
 			     in_len);
 		step(&pos, &expect, num);
 	}
-	f->pos = pos;
-	f->expect = expect;
+	vq->last_avail = pos;
+	vq->avail_wrap = expect == VHP_PACKED_F_AVAIL;
+	return e;
+}
+
+/*
+ * Everything else, from e on: chains (direct ones through the region caches, else the general
+ * walk), ids in flight, buffers the region cache does not hold yet, faults. Goes on while the
+ * next descriptor starts a chain too, so runs of chains (a block device's requests) stay in
+ * this loop. Moves the ring's position past what it took; returns the element to continue
+ * with (e itself if the ring holds nothing), or NULL after marking the ring broken.
+ */
+static __attribute__((noinline)) struct vh_vq_elem *
+packed_pop_slow(struct vh_vq *vq, struct vh_vq_elem *e, const struct vh_vq_elem *end)
+{
+	const struct vring_packed_desc *ring = vq->r.p.desc;
+	uint16_t num = vq->num, pos = vq->last_avail, expect = avail_bits(vq->avail_wrap);
+	struct vh_vq_elem *start = e;
+	struct vhp_tcache tc;
+
+	vhp_tcache_load(&tc, vq);
+	for (; e != end; e++) {
+		const struct vring_packed_desc *d = &ring[pos];
+		/* Acquire: as in packed_pop_fast(). */
+		uint16_t flags = le16toh(__atomic_load_n(&d->flags, __ATOMIC_ACQUIRE)), id, p2, x2;
+		unsigned cnt, p;
+
+		if ((flags & VHP_PACKED_F_BOTH) != expect)
+			break;
+		/* Single descriptors after the first element go back to the fast loop. */
+		if (e != start && !(flags & VRING_DESC_F_NEXT))
+			break;
+		if (flags & VRING_DESC_F_NEXT) {
+			cnt = packed_chain_direct(ring, num, &tc, e, pos, expect, vhp_ld64(&d->addr),
+						  vhp_ld32(&d->len), flags, &id);
+			if (cnt != 0 && id < num && vq->ndesc[id] == 0) {
+				vq->ndesc[id] = (uint16_t)cnt;
+				e->id = id;
+				e->ndesc = (uint16_t)cnt;
+				if (vq->in_order)
+					vq->in_len[id] = e->in_len;
+				p = pos + cnt;
+				if (p >= num) {
+					p -= num;
+					expect ^= VHP_PACKED_F_BOTH;
+				}
+				pos = (uint16_t)p;
+				continue;
+			}
+		}
+		/* Copies: pos and expect themselves stay in registers. */
+		p2 = pos;
+		x2 = expect;
+		if (vhp_unlikely(packed_walk(vq, &tc, ring, num, e, &p2, &x2) < 0))
+			return NULL;
+		pos = p2;
+		expect = x2;
+	}
+	vhp_tcache_save(&tc, vq);
+	vq->last_avail = pos;
+	vq->avail_wrap = expect == VHP_PACKED_F_AVAIL;
 	return e;
 }
 
 int vhp_packed_pop(struct vh_vq *vq, struct vh_vq_elem *elems, unsigned max)
 {
-	struct vh_vq_elem *e = elems;
-	struct packed_fast f;
+	struct vh_vq_elem *e = elems, *end = elems + max, *s;
+	uint16_t start_pos = vq->last_avail;
+	uint8_t start_wrap = vq->avail_wrap;
 	int rearmed = 0;
 
-	f.ring = vq->r.p.desc;
-	f.ndesc = vq->ndesc;
-	f.in_len = vq->in_order ? vq->in_len : NULL;
-	f.end = elems + max;
-	f.num = vq->num;
-	f.pos = vq->last_avail;
-	f.expect = avail_bits(vq->avail_wrap);
-	vhp_tcache_load(&f.tc, vq);
 	for (;;) {
-		f.empty = 0;
-		e = packed_pop_fast(&f, e);
-		if (e == f.end)
+		int empty = 0;
+
+		e = packed_pop_fast(vq, e, end, &empty);
+		if (e == end)
 			break;
-		if (!f.empty) {
-			/* A chain, or a buffer the caches do not hold. */
-			if (vhp_unlikely(packed_pop_slow(vq, &f.tc, e, &f.pos, &f.expect) < 0))
+		if (!empty) {
+			s = packed_pop_slow(vq, e, end);
+			if (vhp_unlikely(s == NULL)) {
+				/* Nothing of the failed batch was taken. */
+				vq->last_avail = start_pos;
+				vq->avail_wrap = start_wrap;
 				return -EIO;
-			e++;
-			continue;
+			}
+			if (s != e) {
+				e = s;
+				continue;
+			}
 		}
+		/* Nothing available. */
 		if (e != elems || rearmed || !vq->notify_enabled || !vq->event_idx ||
 		    (vq->armed && vq->armed_idx == vq->last_avail && vq->armed_wrap == vq->avail_wrap))
 			break;
@@ -398,9 +415,6 @@ int vhp_packed_pop(struct vh_vq *vq, struct vh_vq_elem *elems, unsigned max)
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 		rearmed = 1;
 	}
-	vhp_tcache_save(&f.tc, vq);
-	vq->last_avail = f.pos;
-	vq->avail_wrap = f.expect == VHP_PACKED_F_AVAIL;
 	vq->inflight += (unsigned)(e - elems);
 	return (int)(e - elems);
 }

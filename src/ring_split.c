@@ -179,55 +179,30 @@ split_chain_direct(const struct vring_desc *desc, unsigned num, struct vhp_tcach
 	return 0;
 }
 
-/* Everything but the fast path of vhp_split_pop(): chains (direct ones through the region
- * caches, else the general walk), and buffers the region cache does not hold yet. Reads the
- * chain at head (< num) itself. */
-static __attribute__((noinline)) int split_pop_slow(struct vh_vq *vq, struct vhp_tcache *tc,
-						    struct vh_vq_elem *e, uint16_t head)
-{
-	const struct vring_desc *d = &vq->r.s.desc[head];
-
-	if (split_chain_direct(vq->r.s.desc, vq->num, tc, e, head, vhp_ld64(&d->addr),
-			       vhp_ld32(&d->len), vhp_ld16(&d->flags)) == 0) {
-		if (vq->in_order)
-			vq->in_len[head] = e->in_len;
-		return 0;
-	}
-	return split_walk(vq, tc, e, head);
-}
-
-/* State of the fast loop of vhp_split_pop(), handed to and back from split_pop_fast(). */
-struct split_fast {
-	const uint16_t *ring;
-	const struct vring_desc *desc;
-	uint64_t *in_len;         /* IN_ORDER, else NULL */
-	struct vh_vq_elem *end;
-	struct vhp_tcache tc;
-	uint16_t mask;            /* num - 1: head > mask is head >= num */
-	uint16_t idx;             /* avail index of the next head */
-};
-
 /*
- * Fast loop: chains of one descriptor, with room for their iovec, whose buffer lies in a
- * region the ring's region cache holds. Every buffer is looked up there (not compared with the
- * previous one's region first), so the cost does not depend on how buffers spread over the
- * regions. A function of its own that calls nothing, so its state stays in registers. Returns
- * the element it stopped at (f->end, or one that needs the slow path: a bad head, a chain, a
- * buffer the cache does not hold yet); what it read of that element is not used.
+ * Fast loop of vhp_split_pop(): heads at avail indexes idx, idx + 1, ... into e .. end - 1,
+ * while they are chains of one descriptor, with room for their iovec, whose buffer lies in a
+ * region the ring's region cache holds. Every buffer is looked up there (not compared with
+ * the previous one's region first), so the cost does not depend on how buffers spread over
+ * the regions. A function of its own that calls nothing, so its state stays in registers.
+ * Returns the element it stopped at (end, or one for split_pop_slow(): a bad head, a chain,
+ * a buffer the cache does not hold yet); what it read of that element is not used.
  */
-static __attribute__((noinline)) struct vh_vq_elem *split_pop_fast(struct split_fast *f,
-								    struct vh_vq_elem *e)
+static __attribute__((noinline)) struct vh_vq_elem *
+split_pop_fast(const struct vh_vq *vq, struct vh_vq_elem *e, const struct vh_vq_elem *end,
+	       uint16_t idx)
 {
-	const uint16_t *ring = f->ring;
-	const struct vring_desc *desc = f->desc;
-	uint64_t *in_len = f->in_len;
-	const struct vh_memory_region *regions = f->tc.mem->regions;
-	const uint16_t *rcache = f->tc.rcache;
-	unsigned nregions = f->tc.mem->nregions, ridx;
-	uint64_t mul = f->tc.mul;
-	uint16_t mask = f->mask, idx = f->idx;
+	/* Copied first: stores into elements may alias vq (no strict aliasing). */
+	const uint16_t *ring = vq->r.s.avail->ring;
+	const struct vring_desc *desc = vq->r.s.desc;
+	uint64_t *in_len = vq->in_order ? vq->in_len : NULL;
+	const struct vh_memory_region *regions = vq->mem->regions;
+	const uint16_t *rcache = vq->rcache;
+	unsigned nregions = vq->mem->nregions, ridx;
+	uint64_t mul = vq->rc_mul;
+	uint16_t mask = vq->mask; /* num - 1: head > mask is head >= num */
 
-	for (; e != f->end; e++, idx++) {
+	for (; e != end; e++, idx++) {
 		uint16_t head = vhp_ld16(&ring[idx & mask]), flags;
 		const struct vh_memory_region *r;
 		const struct vring_desc *d;
@@ -249,7 +224,53 @@ static __attribute__((noinline)) struct vh_vq_elem *split_pop_fast(struct split_
 		vhp_elem_one(e, r->host + (addr - r->gpa), addr, len, flags & VRING_DESC_F_WRITE, head,
 			     in_len);
 	}
-	f->idx = idx;
+	return e;
+}
+
+/*
+ * Everything else, from e on: chains (direct ones through the region caches, else the general
+ * walk), buffers the region cache does not hold yet, faults. Goes on while the next head is a
+ * chain too, so runs of chains (a block device's requests) stay in this loop; returns the
+ * element to continue with in split_pop_fast() (or end), or NULL after marking the ring
+ * broken.
+ */
+static __attribute__((noinline)) struct vh_vq_elem *
+split_pop_slow(struct vh_vq *vq, struct vh_vq_elem *e, const struct vh_vq_elem *end,
+	       uint16_t idx)
+{
+	const uint16_t *ring = vq->r.s.avail->ring;
+	const struct vring_desc *desc = vq->r.s.desc;
+	uint16_t mask = vq->mask;
+	struct vhp_tcache tc;
+
+	vhp_tcache_load(&tc, vq);
+	for (;;) {
+		uint16_t head = vhp_ld16(&ring[idx & mask]), flags;
+		const struct vring_desc *d;
+
+		if (vhp_unlikely(head > mask)) {
+			vhp_vq_fail(vq, VH_VQ_FAULT_HEAD);
+			return NULL;
+		}
+		d = &desc[head];
+		flags = vhp_ld16(&d->flags);
+		if (split_chain_direct(desc, vq->num, &tc, e, head, vhp_ld64(&d->addr),
+				       vhp_ld32(&d->len), flags) == 0) {
+			if (vq->in_order)
+				vq->in_len[head] = e->in_len;
+		} else if (vhp_unlikely(split_walk(vq, &tc, e, head) < 0)) {
+			return NULL;
+		}
+		e++;
+		idx++;
+		if (e == end)
+			break;
+		/* A look at the next head: a chain stays here (what is read is read again). */
+		head = vhp_ld16(&ring[idx & mask]);
+		if (head > mask || !(vhp_ld16(&desc[head].flags) & VRING_DESC_F_NEXT))
+			break;
+	}
+	vhp_tcache_save(&tc, vq);
 	return e;
 }
 
@@ -257,8 +278,7 @@ int vhp_split_pop(struct vh_vq *vq, struct vh_vq_elem *elems, unsigned max)
 {
 	uint16_t last = vq->last_avail;
 	unsigned n = (uint16_t)(vq->shadow_avail - last);
-	struct split_fast f;
-	struct vh_vq_elem *e;
+	struct vh_vq_elem *e = elems, *end;
 
 	/* Heads between last_avail and shadow_avail were covered by an earlier acquire load;
 	 * only when they are used up is the driver's index read again (once per batch). */
@@ -271,26 +291,17 @@ int vhp_split_pop(struct vh_vq *vq, struct vh_vq_elem *elems, unsigned max)
 	}
 	if (n > max)
 		n = max;
-	f.ring = vq->r.s.avail->ring;
-	f.desc = vq->r.s.desc;
-	f.in_len = vq->in_order ? vq->in_len : NULL;
-	f.end = elems + n;
-	f.mask = vq->mask;
-	f.idx = last;
-	vhp_tcache_load(&f.tc, vq);
-	for (e = elems;; e++, f.idx++) {
-		uint16_t head;
-
-		e = split_pop_fast(&f, e);
-		if (e == f.end)
+	end = elems + n;
+	for (;;) {
+		e = split_pop_fast(vq, e, end, (uint16_t)(last + (e - elems)));
+		if (e == end)
 			break;
-		head = vhp_ld16(&f.ring[f.idx & f.mask]);
-		if (vhp_unlikely(head > f.mask))
-			return vhp_vq_fail(vq, VH_VQ_FAULT_HEAD);
-		if (vhp_unlikely(split_pop_slow(vq, &f.tc, e, head) < 0))
+		e = split_pop_slow(vq, e, end, (uint16_t)(last + (e - elems)));
+		if (vhp_unlikely(e == NULL))
 			return -EIO;
+		if (e == end)
+			break;
 	}
-	vhp_tcache_save(&f.tc, vq);
 	vq->last_avail = (uint16_t)(last + n);
 	vq->inflight += n;
 	return (int)n;
