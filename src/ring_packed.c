@@ -420,7 +420,8 @@ int vhp_packed_pop(struct vh_vq *vq, struct vh_vq_elem *elems, unsigned max)
 }
 
 /* Logging or IN_ORDER: the general form of vhp_packed_push() (ids already checked). */
-static void packed_push_general(struct vh_vq *vq, const struct vh_vq_used *used, unsigned n)
+static __attribute__((noinline)) void packed_push_general(struct vh_vq *vq,
+							 const struct vh_vq_used *used, unsigned n)
 {
 	/* Locals, not vq fields: stores into the ring may alias vq (no strict aliasing). */
 	struct vring_packed_desc *ring = vq->r.p.desc;
