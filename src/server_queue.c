@@ -136,6 +136,7 @@ static void slot_release(struct vh_server_queue *q, unsigned id)
 	struct vhp_slot *sl = &q->slots[id];
 
 	sl->busy = 0;
+	sl->mark = 0;
 	if (sl->gen == q->gen) {
 		q->cur_pending--;
 	} else {
@@ -258,6 +259,16 @@ static int pop_locked(struct vh_server_queue *q, struct vh_vq_elem *elems, unsig
 		room = q->nfree;
 	if (room == 0)
 		goto out;
+	/* Look before preparing: an empty poll then prepares one element, not room. That one
+	 * still goes through the pop, which re-arms the kick on an empty ring and looks again
+	 * (so no kick is lost) and may take a buffer published meanwhile. */
+	r = vh_vq_has_avail(q->vq);
+	if (r < 0) {
+		ring_fault(q);
+		return -EIO;
+	}
+	if (r == 0)
+		room = 1;
 	for (i = 0; i < room; i++)
 		elem_prepare(q, &elems[n + i], q->free_blocks[q->nfree - 1 - i]);
 	if (q->inf.region && q->packed)
@@ -296,6 +307,12 @@ int vh_server_queue_pop(struct vh_server_queue *q, struct vh_vq_elem *elems, uns
 	return r;
 }
 
+static void clear_marks(struct vh_server_queue *q, const struct vh_vq_used *used, unsigned n)
+{
+	for (unsigned k = 0; k < n; k++)
+		q->slots[used[k].id].mark = 0;
+}
+
 int vh_server_queue_push_locked(struct vh_server_queue *q, const struct vh_vq_used *used,
 				unsigned n)
 {
@@ -310,7 +327,8 @@ int vh_server_queue_push_locked(struct vh_server_queue *q, const struct vh_vq_us
 		return -EIO;
 	if (n == 0)
 		return 0;
-	/* Only elements in flight, each once: a bad id publishes nothing. */
+	/* Only elements in flight, each once: a bad id publishes nothing. The marks are cleared
+	 * by slot_release() on success, here on every way out before it. */
 	for (i = 0; i < n; i++) {
 		uint32_t id = used[i].id;
 
@@ -318,16 +336,17 @@ int vh_server_queue_push_locked(struct vh_server_queue *q, const struct vh_vq_us
 			break;
 		q->slots[id].mark = 1;
 	}
-	for (unsigned k = 0; k < i; k++)
-		q->slots[used[k].id].mark = 0;
-	if (i < n)
+	if (i < n) {
+		clear_marks(q, used, i);
 		return -EINVAL;
+	}
 	if (q->dlog)
 		log_buffers(q, used, n);
 	if (q->inf.region)
 		vhp_inflight_push_begin(q, used, n);
 	r = vh_vq_push_batch(q->vq, used, n);
 	if (r < 0) {
+		clear_marks(q, used, n);
 		if (r == -EIO)
 			ring_fault(q);
 		return r;
