@@ -28,6 +28,14 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* UBSan only reports by default: here a finding fails the run (libFuzzer's and the replay's)
+ * unless UBSAN_OPTIONS says otherwise. Unused in builds without UBSan. */
+const char *__ubsan_default_options(void);
+const char *__ubsan_default_options(void)
+{
+	return "halt_on_error=1:abort_on_error=1:print_stacktrace=1";
+}
+
 #define FI_NQ 2u
 #define FI_BATCH 8u
 #define FI_MAX_POPS 1040u          /* per queue and round: 4 x 256 + 16 */
@@ -225,6 +233,7 @@ struct fi_setup {
 	struct vh_vring_layout lay;
 	int inffd;
 	struct vh_inflight inf;
+	int fits;                     /* regions hold the ring: tracked if SET_INFLIGHT_FD is ok */
 	uint32_t base[FI_NQ];         /* SET_VRING_BASE values */
 };
 
@@ -339,7 +348,7 @@ static int end_round1(struct vh_server *s, int sock, struct fi_setup *st, unsign
 			  (lin(ap, aw, st->num) + n2 - lin(up, uw, st->num)) % n2 ==
 				  fq->held_desc % n2;
 	}
-	*expect = *expect && inflight_ok && !fq->broken && fq->empty && fq->nheld < st->num &&
+	*expect = *expect && inflight_ok && st->fits && !fq->broken && fq->empty && fq->nheld < st->num &&
 		  D.errors == 0;
 	return 0;
 }
@@ -434,7 +443,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	/* The inflight file: the input's bytes at mmap_offset, sealed as GET_INFLIGHT_FD makes it. */
 	off = fi_mmap_offset(flags, data[2]);
-	per = fi_region_bytes(st.num + fi_extra(data[2]), st.packed);
+	per = fi_region_bytes(fi_entries(st.num, data[2]), st.packed);
 	need = per * st.nq;
 	flen = (size_t)off + (need > n ? need : n);
 	st.inffd = memfd_create("fi-inflight", MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -443,7 +452,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    fcntl(st.inffd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0)
 		abort();
 	st.inf = (struct vh_inflight){ need, off, (uint16_t)st.nq,
-				       (uint16_t)(st.num + fi_extra(data[2])), 0 };
+				       (uint16_t)fi_entries(st.num, data[2]), 0 };
+	st.fits = fi_entries(st.num, data[2]) >= st.num;
 
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.num_queues = FI_NQ;

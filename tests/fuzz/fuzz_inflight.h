@@ -4,8 +4,9 @@
  *
  *   [0]     flags (FI_F_*)
  *   [1]     ring size: split 1 << (v % 9), packed v + 1
- *   [2]     bits 0-1: entries the inflight regions have beyond the ring size;
- *           bits 2-7: mmap_offset code (used with FI_F_OFFSET, see fi_mmap_offset())
+ *   [2]     bits 0-1: entries the inflight regions have beyond the ring size (0-2; 3: one
+ *           fewer, too small to track the ring); bits 2-7: mmap_offset code (used with
+ *           FI_F_OFFSET, see fi_mmap_offset())
  *   [3..4]  split: the used ring's idx; packed: the used position of SET_VRING_BASE
  *           (bits 0-14, taken modulo the size) and its wrap counter (bit 15)
  *   [5..6]  SET_VRING_BASE: split the last avail index; packed the avail position (bits 0-14,
@@ -43,9 +44,10 @@ static inline unsigned fi_num(uint8_t flags, uint8_t v)
 	return (flags & FI_F_PACKED) ? (unsigned)v + 1u : 1u << (v % 9u);
 }
 
-static inline unsigned fi_extra(uint8_t v)
+/* Entries of each inflight region for a ring of num. */
+static inline unsigned fi_entries(unsigned num, uint8_t v)
 {
-	return v & 3u;
+	return (v & 3u) == 3u ? num - 1u : num + (v & 3u);
 }
 
 /* 4-byte steps up to 124, optionally one page further. */

@@ -578,7 +578,7 @@ static void iseed_rings(struct iseed *z, uint8_t flags, unsigned b2)
 	z->hdr[0] = flags;
 	z->hdr[1] = z->packed ? IS_NUM - 1 : 3;
 	z->hdr[2] = (uint8_t)b2;
-	z->per = fi_region_bytes(IS_NUM + fi_extra((uint8_t)b2), z->packed);
+	z->per = fi_region_bytes(fi_entries(IS_NUM, (uint8_t)b2), z->packed);
 	if (vh_vring_layout(IS_NUM, f, &z->lay)) {
 		fprintf(stderr, "inflight: layout\n");
 		exit(1);
@@ -750,8 +750,8 @@ static struct iseed *iseed_mk(uint8_t flags, uint8_t b2, unsigned popped, const 
 static const unsigned DONE_0[] = { 0 }, DONE_01[] = { 0, 1 }, DONE_2[] = { 2 };
 
 /* Consistent buffers, for both layouts: 0, 1, 3 and 5 requests in flight, two queues, an
- * in-order ring, regions larger than the ring, buffers at an offset in the file (the last one
- * misaligned: refused, a regression seed). */
+ * in-order ring, regions larger than the ring (and one too small: not tracked), buffers at an
+ * offset in the file (the last one misaligned: refused, a regression seed). */
 static void inflight_valid_seeds(uint8_t layout, const char *prefix)
 {
 	static const struct {
@@ -768,7 +768,8 @@ static void inflight_valid_seeds(uint8_t layout, const char *prefix)
 		{ "two-queues-indirect", FI_F_TWO_QUEUES | FI_F_INDIRECT | FI_F_EVENT_IDX, 0, 0x0a,
 		  4, DONE_2, 1 },
 		{ "in-order", FI_F_IN_ORDER, 0, 0x04, 3, DONE_0, 1 },
-		{ "extra-entries", 0, 3, 0x01, 3, DONE_0, 1 },
+		{ "extra-entries", 0, 2, 0x01, 3, DONE_0, 1 },
+		{ "region-smaller-than-ring", 0, 3, 0x01, 3, DONE_0, 1 },
 		{ "offset-page-8", FI_F_OFFSET, 0x20 << 2 | 2 << 2, 0x01, 3, DONE_0, 1 },
 		{ "offset-4-misaligned", FI_F_OFFSET, 1 << 2, 0x01, 3, DONE_0, 1 },
 	};
