@@ -20,8 +20,10 @@
  *
  * Memory: vh_guest_mem_new_opts() splits guest memory into R equal regions of at least 2 MiB
  * (contiguous in GPA), the device maps each region separately (vh_memory_map_regions()).
- * max(queue size, R) buffers are placed round-robin over the regions and the driver uses them
- * in turn, so consecutive requests lie in different regions and every region is used.
+ * max(queue size, R) buffers are placed round-robin over the regions, piece by piece (the
+ * header, data and status of one blk request lie in three different regions), and the driver
+ * uses them in turn, so consecutive buffers lie in different regions and every region is
+ * used.
  * Queue size 256 (blk: 512, so a batch of 128 three-descriptor chains fits), EVENT_IDX on, kicks left enabled (the ring is never found empty).
  */
 #include <errno.h>
@@ -54,7 +56,7 @@ struct bench {
 	struct vh_vq_driver *drv;
 	struct vh_vq *vq;
 	unsigned qsize, nbuf, next_buf;
-	uint64_t *buf_gpa;          /* per buffer: first byte (blk: the data page) */
+	uint64_t *buf_gpa;          /* per piece of each buffer (blk: header, data, status) */
 	struct vh_vq_elem el[MAX_BATCH];
 	struct iovec iov[MAX_BATCH][IOV_CAP];
 	struct vh_vq_used used[MAX_BATCH];
@@ -64,9 +66,15 @@ struct bench {
 
 static const uint8_t pkt[64] = { 1, 2, 3, 4, 5, 6, 7, 8 };
 
+/* Pieces per request (blk: header, data, status) and the guest memory each one takes. */
+static unsigned buf_pieces(enum work w)
+{
+	return w == BLK ? 3u : 1u;
+}
+
 static uint64_t buf_stride(enum work w)
 {
-	return w == BLK ? 8192u : 2048u;
+	return w == BLK ? 4096u : 2048u;
 }
 
 static int setup(struct bench *b, int packed, enum work w, unsigned batch, unsigned nreg)
@@ -87,7 +95,7 @@ static int setup(struct bench *b, int packed, enum work w, unsigned batch, unsig
 	b->batch = batch;
 	b->qsize = w == BLK ? 512u : 256u;
 	b->nbuf = nreg > b->qsize ? nreg : b->qsize;
-	per_region = (b->nbuf + nreg - 1) / nreg;
+	per_region = ((uint64_t)b->nbuf * buf_pieces(w) + nreg - 1) / nreg;
 	rsize = RING_RESERVE + per_region * buf_stride(w);
 	rsize = (rsize + MIN_REGION - 1) / MIN_REGION * MIN_REGION;
 	memset(&o, 0, sizeof(o));
@@ -103,10 +111,12 @@ static int setup(struct bench *b, int packed, enum work w, unsigned batch, unsig
 	r = vh_memory_map_regions(&b->mem, regs, n, NULL);
 	if (r < 0)
 		return r;
-	b->buf_gpa = calloc(b->nbuf, sizeof(*b->buf_gpa));
+	b->buf_gpa = calloc((size_t)b->nbuf * buf_pieces(w), sizeof(*b->buf_gpa));
 	if (b->buf_gpa == NULL)
 		return -ENOMEM;
-	for (i = 0; i < b->nbuf; i++) {
+	/* Pieces round-robin over the regions: consecutive pieces, also those of one request,
+	 * lie in different regions. */
+	for (i = 0; i < b->nbuf * buf_pieces(w); i++) {
 		unsigned reg = i % nreg, slot = i / nreg;
 
 		b->buf_gpa[i] = regs[reg].guest_phys_addr + (reg == 0 ? RING_RESERVE : 0) +
@@ -168,15 +178,15 @@ static int driver_refill(struct bench *b)
 	if (r < 0)
 		return r;
 	while (vh_vq_driver_num_free(b->drv) >= (b->work == BLK ? 3u : 1u) * (n + 1) && n < QSIZE) {
-		uint64_t g = b->buf_gpa[b->next_buf];
+		const uint64_t *g = &b->buf_gpa[(size_t)b->next_buf * buf_pieces(b->work)];
 
 		if (b->work == BLK) {
-			seg[n][0] = (struct vh_vq_seg){ g + 4096, 16 };
-			seg[n][1] = (struct vh_vq_seg){ g, 4096 };
-			seg[n][2] = (struct vh_vq_seg){ g + 4096 + 64, 1 };
+			seg[n][0] = (struct vh_vq_seg){ g[0], 16 };
+			seg[n][1] = (struct vh_vq_seg){ g[1], 4096 };
+			seg[n][2] = (struct vh_vq_seg){ g[2], 1 };
 			req[n] = (struct vh_vq_driver_req){ seg[n], 1, 2, b->next_buf };
 		} else {
-			seg[n][0] = (struct vh_vq_seg){ g, 1536 };
+			seg[n][0] = (struct vh_vq_seg){ g[0], 1536 };
 			req[n] = (struct vh_vq_driver_req){ seg[n], 0, 1, b->next_buf };
 		}
 		b->next_buf = b->next_buf + 1 == b->nbuf ? 0 : b->next_buf + 1;
