@@ -361,18 +361,19 @@ vhp_elem_one(struct vh_vq_elem *e, uint8_t *host, uint64_t addr, uint32_t len, i
 
 /*
  * The loop of both layouts for chains of direct descriptors that need no more than the
- * region cache and iovec room (e.g. a block request's header, data and status), with its
- * state in a struct the compiler keeps in registers. Anything else (indirect, no room, a
- * buffer not inside one region, a readable buffer after a writable one, a chain above 4 GiB)
- * makes the caller hand the chain to its general walk, which starts over and reports the
- * fault.
+ * region caches and iovec room (e.g. a block request's header, data and status), with its
+ * state in a struct the compiler keeps in registers. A buffer is compared with the region of
+ * the one before (pieces of one request often share one: a header and a status), then looked
+ * up in the ring's region cache. Anything else (indirect, no room, a buffer not inside one
+ * region, a readable buffer after a writable one, a chain above 4 GiB) makes the caller hand
+ * the chain to its general walk, which starts over and reports the fault.
  */
 struct vhp_dchain {
 	struct iovec *v, *vend, *first_in;
 	uint64_t *g;
 	uint64_t out_len, in_len;
-	uint64_t tg, ts;
-	uint8_t *bias;            /* host - gpa of the cached region */
+	uint64_t tg, ts;          /* region of the previous buffer */
+	uint8_t *bias;            /* its host - gpa */
 };
 
 static inline __attribute__((always_inline)) void
@@ -392,19 +393,29 @@ vhp_dchain_start(struct vhp_dchain *c, const struct vh_vq_elem *e, const struct 
 	c->bias = tc->host - tc->gpa;
 }
 
-/* Adds one descriptor: 0, or 1 if the chain needs the general walk. */
+/* Adds one descriptor: 0, or 1 if the chain needs the general walk. A buffer the region cache
+ * does not hold yet is searched for (vhp_tc_search() fills the cache and moves tc). tc itself
+ * is not moved on a cache hit: c carries the region along the chain. */
 static inline __attribute__((always_inline)) int
 vhp_dchain_add(struct vhp_dchain *c, struct vhp_tcache *tc, uint64_t addr, uint32_t len,
 	       uint16_t flags)
 {
 	if (vhp_unlikely((flags & VRING_DESC_F_INDIRECT) || c->v == c->vend))
 		return 1;
-	if (vhp_unlikely(!vhp_tc_fits(addr - c->tg, len, c->ts))) {
-		if (!vhp_tc_lookup(tc, addr, len))
-			return 1;
-		c->tg = tc->gpa;
-		c->ts = tc->size;
-		c->bias = tc->host - tc->gpa;
+	if (!vhp_tc_fits(addr - c->tg, len, c->ts)) {
+		const struct vh_memory_region *r;
+		unsigned i;
+
+		r = vhp_rc_probe(tc->mem->regions, tc->mem->nregions, tc->rcache, tc->mul, addr,
+				 len, &i);
+		if (r == NULL) {
+			if (!vhp_tc_search(tc, addr, len))
+				return 1;
+			r = &tc->mem->regions[tc->idx];
+		}
+		c->tg = r->gpa;
+		c->ts = r->size;
+		c->bias = r->host - r->gpa;
 	}
 	if (flags & VRING_DESC_F_WRITE) {
 		if (c->first_in == NULL)
