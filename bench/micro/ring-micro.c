@@ -17,6 +17,7 @@
  *   copy64  the same chain, 64 bytes written into it with vh_buf_to_iov(), used len 64
  *   blk     3 descriptors: 16-byte header (read), 4 KiB data (untouched), 1-byte status
  *           (written), used len 1
+ *   blk-ind the same 3 pieces in an indirect table (INDIRECT_DESC), one ring descriptor
  *
  * Memory: vh_guest_mem_new_opts() splits guest memory into R equal regions of at least 2 MiB
  * (contiguous in GPA), the device maps each region separately (vh_memory_map_regions()).
@@ -41,12 +42,13 @@
 #define IOV_CAP 8u
 #define RING_RESERVE (64u * 1024u) /* start of region 0 holds the ring */
 #define MIN_REGION (2ull << 20)
+#define IND_MAX 4u                 /* blk-ind: entries per indirect table */
 #define WARM_REQS 4096u
 #define MEASURE_REQS 16384u
 
-enum work { W0, COPY64, BLK };
+enum work { W0, COPY64, BLK, BLKIND, NWORK };
 
-static const char *const work_names[] = { "w0", "copy64", "blk" };
+static const char *const work_names[] = { "w0", "copy64", "blk", "blk-ind" };
 
 struct bench {
 	enum work work;
@@ -69,17 +71,18 @@ static const uint8_t pkt[64] = { 1, 2, 3, 4, 5, 6, 7, 8 };
 /* Pieces per request (blk: header, data, status) and the guest memory each one takes. */
 static unsigned buf_pieces(enum work w)
 {
-	return w == BLK ? 3u : 1u;
+	return w == BLK || w == BLKIND ? 3u : 1u;
 }
 
 static uint64_t buf_stride(enum work w)
 {
-	return w == BLK ? 4096u : 2048u;
+	return w == BLK || w == BLKIND ? 4096u : 2048u;
 }
 
 static int setup(struct bench *b, int packed, enum work w, unsigned batch, unsigned nreg)
 {
-	uint64_t feat = VH_VQ_F_EVENT_IDX | (packed ? VH_VQ_F_RING_PACKED : 0);
+	uint64_t feat = VH_VQ_F_EVENT_IDX | (packed ? VH_VQ_F_RING_PACKED : 0) |
+			(w == BLKIND ? VH_VQ_F_INDIRECT_DESC : 0);
 	struct vh_guest_mem_opts o;
 	struct vh_vq_driver_config dc;
 	struct vh_vq_driver_addrs a;
@@ -93,7 +96,7 @@ static int setup(struct bench *b, int packed, enum work w, unsigned batch, unsig
 	memset(b, 0, sizeof(*b));
 	b->work = w;
 	b->batch = batch;
-	b->qsize = w == BLK ? 512u : 256u;
+	b->qsize = w == BLK ? 512u : 256u; /* indirect: one descriptor per request */
 	b->nbuf = nreg > b->qsize ? nreg : b->qsize;
 	per_region = ((uint64_t)b->nbuf * buf_pieces(w) + nreg - 1) / nreg;
 	rsize = RING_RESERVE + per_region * buf_stride(w);
@@ -125,7 +128,7 @@ static int setup(struct bench *b, int packed, enum work w, unsigned batch, unsig
 	r = vh_vring_layout(b->qsize, feat, &lay);
 	if (r < 0)
 		return r;
-	if (lay.total > RING_RESERVE)
+	if (lay.total > RING_RESERVE / 2)
 		return -ENOSPC;
 	memset(&dc, 0, sizeof(dc));
 	dc.num = b->qsize;
@@ -133,6 +136,15 @@ static int setup(struct bench *b, int packed, enum work w, unsigned batch, unsig
 	dc.ring_host = vh_guest_mem_gpa_to_host(b->gm, regs[0].guest_phys_addr, lay.total);
 	dc.ring_gpa = regs[0].guest_phys_addr;
 	dc.ring_size = lay.total;
+	if (w == BLKIND) {
+		/* The second half of the reserve: one table of IND_MAX entries per id. */
+		dc.indirect_gpa = regs[0].guest_phys_addr + RING_RESERVE / 2;
+		dc.indirect_host = vh_guest_mem_gpa_to_host(b->gm, dc.indirect_gpa, RING_RESERVE / 2);
+		dc.indirect_size = RING_RESERVE / 2;
+		dc.indirect_max = IND_MAX;
+		if ((uint64_t)b->qsize * IND_MAX * 16u > dc.indirect_size)
+			return -ENOSPC;
+	}
 	r = vh_vq_driver_new(&b->drv, &dc);
 	if (r < 0)
 		return r;
@@ -180,7 +192,7 @@ static int driver_refill(struct bench *b)
 	while (vh_vq_driver_num_free(b->drv) >= (b->work == BLK ? 3u : 1u) * (n + 1) && n < QSIZE) {
 		const uint64_t *g = &b->buf_gpa[(size_t)b->next_buf * buf_pieces(b->work)];
 
-		if (b->work == BLK) {
+		if (b->work == BLK || b->work == BLKIND) {
 			seg[n][0] = (struct vh_vq_seg){ g[0], 16 };
 			seg[n][1] = (struct vh_vq_seg){ g[1], 4096 };
 			seg[n][2] = (struct vh_vq_seg){ g[2], 1 };
@@ -217,7 +229,7 @@ static inline __attribute__((always_inline)) void device_round(struct bench *b)
 		if (b->work == COPY64) {
 			len = (uint32_t)vh_buf_to_iov(e->iov + e->out_num, e->in_num, 0, pkt,
 						      sizeof(pkt));
-		} else if (b->work == BLK) {
+		} else if (b->work == BLK || b->work == BLKIND) {
 			uint64_t hdr[2];
 
 			if (vh_iov_to_buf(e->iov, e->out_num, 0, hdr, sizeof(hdr)) == sizeof(hdr))
@@ -282,7 +294,7 @@ static int run_case(int packed, enum work w, unsigned batch, unsigned nreg, uint
 
 static int parse_work(const char *s, enum work *w)
 {
-	for (unsigned i = 0; i < 3; i++)
+	for (unsigned i = 0; i < NWORK; i++)
 		if (strcmp(s, work_names[i]) == 0) {
 			*w = (enum work)i;
 			return 0;
@@ -346,7 +358,7 @@ static int table(const char *only)
 	printf("%-22s %9s %9s %9s %9s %9s\n", "case", "1 reg", "8 reg", "64 reg", "509 reg",
 	       "509/1");
 	for (unsigned l = 0; l < 2; l++)
-		for (unsigned w = 0; w < 3; w++)
+		for (unsigned w = 0; w < NWORK; w++)
 			for (unsigned bi = 0; bi < 3; bi++) {
 				char label[64];
 				double v[4];
