@@ -433,7 +433,8 @@ int vhp_vq_add_buf_slow(struct vh_vq *vq, struct vhp_tcache *tc, struct iovec *i
 	return r;
 }
 
-const void *vhp_vq_indirect_table(struct vh_vq *vq, uint64_t addr, uint32_t len)
+const void *vhp_vq_indirect_table(struct vh_vq *vq, struct vhp_tcache *tc, uint64_t addr,
+				  uint32_t len)
 {
 	const void *t;
 	uint64_t gpa = addr, left = len, end;
@@ -447,9 +448,12 @@ const void *vhp_vq_indirect_table(struct vh_vq *vq, uint64_t addr, uint32_t len)
 		vhp_vq_fail(vq, VH_VQ_FAULT_INDIRECT_ADDR);
 		return NULL;
 	}
-	t = vh_memory_gpa_to_host(vq->mem, addr, len);
-	if (vhp_likely(t != NULL && ((uintptr_t)t & 7u) == 0))
-		return t;
+	/* Through the walk's region caches (the table's region becomes the cached one). */
+	if (vhp_tc_fits(addr - tc->gpa, len, tc->size) || vhp_tc_lookup(tc, addr, len)) {
+		t = tc->host + (addr - tc->gpa);
+		if (vhp_likely(((uintptr_t)t & 7u) == 0))
+			return t;
+	}
 	/*
 	 * The table crosses regions (or is misaligned in this process): copy it through a byte
 	 * cursor into the bounce buffer, which holds max_indirect entries, one region piece at a

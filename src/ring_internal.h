@@ -7,6 +7,7 @@
 #define LIBVHOST_RING_INTERNAL_H
 
 #include <endian.h>
+#include <errno.h>
 #include <stdint.h>
 #include <linux/virtio_ring.h>
 #include <libvhost/ring.h>
@@ -279,7 +280,8 @@ int vhp_vq_add_buf_slow(struct vh_vq *vq, struct vhp_tcache *tc, struct iovec *i
  * one region, else a copy in vq->ind_buf made through a bounded byte cursor), or NULL after
  * marking the ring broken (length, bound or address fault).
  */
-const void *vhp_vq_indirect_table(struct vh_vq *vq, uint64_t addr, uint32_t len);
+const void *vhp_vq_indirect_table(struct vh_vq *vq, struct vhp_tcache *tc, uint64_t addr,
+				  uint32_t len);
 
 /*
  * Appends descriptor buffer [addr, addr + len) to the element being walked. Hot path: a hit
@@ -432,6 +434,33 @@ vhp_dchain_add(struct vhp_dchain *c, struct vhp_tcache *tc, uint64_t addr, uint3
 	if (c->g)
 		*c->g++ = addr;
 	return 0;
+}
+
+/*
+ * Start of the direct walk of an indirect table (both layouts): returns the table with c
+ * started over its *n entries, or NULL with *r = 1 when the general walk must take the
+ * descriptor (no INDIRECT_DESC, or NEXT with INDIRECT: it reports the fault) or *r = -EIO
+ * when the table itself is bad (the ring is broken then).
+ */
+static inline __attribute__((always_inline)) const void *
+vhp_dchain_table(struct vh_vq *vq, struct vhp_tcache *tc, struct vhp_dchain *c,
+		 const struct vh_vq_elem *e, uint64_t addr, uint32_t len, uint16_t flags,
+		 unsigned *n, int *r)
+{
+	const void *tab;
+
+	*r = 1;
+	if (!vq->indirect || (flags & VRING_DESC_F_NEXT))
+		return NULL;
+	tab = vhp_vq_indirect_table(vq, tc, addr, len);
+	if (tab == NULL) {
+		*r = -EIO;
+		return NULL;
+	}
+	*n = len / 16u;
+	/* The table's entries bound the chain in it (a longer one loops). */
+	vhp_dchain_start(c, e, tc, *n);
+	return tab;
 }
 
 /* Fills e's counts and lengths; returns the number of descriptors, or 0 if the chain needs

@@ -102,7 +102,7 @@ static inline __attribute__((always_inline)) int
 packed_walk_indirect(struct vh_vq *vq, struct vhp_tcache *tc, struct vhp_cursor *c,
 		     uint64_t addr, uint32_t len)
 {
-	const struct vring_packed_desc *tab = vhp_vq_indirect_table(vq, addr, len);
+	const struct vring_packed_desc *tab = vhp_vq_indirect_table(vq, tc, addr, len);
 	unsigned i, n = len / 16u;
 
 	if (tab == NULL)
@@ -264,13 +264,39 @@ packed_chain_direct(const struct vring_packed_desc *ring, uint16_t num, struct v
 }
 
 /*
+ * A descriptor pointing to an indirect table whose entries are direct buffers the region
+ * caches translate (vhp_dchain_add()). Returns 0 with e filled but for id and ndesc, 1 for
+ * anything else (the caller runs packed_walk(), which reports the fault if there is one), or
+ * -EIO if the table itself is bad (the ring is broken then).
+ */
+static inline __attribute__((always_inline)) int
+packed_indirect_direct(struct vh_vq *vq, struct vhp_tcache *tc, struct vh_vq_elem *e,
+		       uint64_t addr, uint32_t len, uint16_t flags)
+{
+	const struct vring_packed_desc *tab;
+	struct vhp_dchain c;
+	unsigned n = 0, i;
+	int r;
+
+	tab = vhp_dchain_table(vq, tc, &c, e, addr, len, flags, &n, &r);
+	if (tab == NULL)
+		return r;
+	/* Table entries follow one another; only WRITE (and a nested INDIRECT) matters. */
+	for (i = 0; i < n; i++)
+		if (vhp_unlikely(vhp_dchain_add(&c, tc, vhp_ld64(&tab[i].addr), vhp_ld32(&tab[i].len),
+						vhp_ld16(&tab[i].flags))))
+			return 1;
+	return vhp_dchain_finish(&c, e) != 0 ? 0 : 1;
+}
+
+/*
  * Fast loop of vhp_packed_pop(): from the ring's position on into e .. end - 1, while the
  * descriptors are chains of one, with an id not in flight and room for their iovec, whose
  * buffer lies in a region the ring's region cache holds (looked up for every buffer, as in
  * split_pop_fast()). A function of its own that calls nothing, so its state stays in
  * registers. Moves the ring's position past what it took (the caller counts the elements in
  * flight) and returns the element it stopped at: end, one for which the ring holds nothing
- * (*empty set), or one for packed_pop_slow() (what it read of that one is not used).
+ * (*empty set), or one for packed_pop_run() (what it read of that one is not used).
  */
 static __attribute__((noinline)) struct vh_vq_elem *
 packed_pop_fast(struct vh_vq *vq, struct vh_vq_elem *e, const struct vh_vq_elem *end,
@@ -320,13 +346,16 @@ packed_pop_fast(struct vh_vq *vq, struct vh_vq_elem *e, const struct vh_vq_elem 
 
 /*
  * Everything else, from e on: chains (direct ones through the region caches, else the general
- * walk), ids in flight, buffers the region cache does not hold yet, faults. Goes on while the
- * next descriptor starts a chain too, so runs of chains (a block device's requests) stay in
- * this loop. Moves the ring's position past what it took; returns the element to continue
- * with (e itself if the ring holds nothing), or NULL after marking the ring broken.
+ * walk), indirect tables, ids in flight, buffers the region cache does not hold yet, faults.
+ * Goes on while the next descriptor is of the same kind (the head of a chain; or, with ind,
+ * an indirect one), so runs of them (a block device's requests) stay in one loop; the two
+ * kinds have a loop each, which keeps each one's state in registers. Moves the ring's
+ * position past what it took; returns the element to continue with (e itself if the ring
+ * holds nothing), or NULL after marking the ring broken.
  */
-static __attribute__((noinline)) struct vh_vq_elem *
-packed_pop_slow(struct vh_vq *vq, struct vh_vq_elem *e, const struct vh_vq_elem *end)
+static inline __attribute__((always_inline)) struct vh_vq_elem *
+packed_pop_run(struct vh_vq *vq, struct vh_vq_elem *e, const struct vh_vq_elem *end,
+	       const int ind)
 {
 	const struct vring_packed_desc *ring = vq->r.p.desc;
 	uint16_t num = vq->num, pos = vq->last_avail, expect = avail_bits(vq->avail_wrap);
@@ -338,30 +367,40 @@ packed_pop_slow(struct vh_vq *vq, struct vh_vq_elem *e, const struct vh_vq_elem 
 		const struct vring_packed_desc *d = &ring[pos];
 		/* Acquire: as in packed_pop_fast(). */
 		uint16_t flags = le16toh(__atomic_load_n(&d->flags, __ATOMIC_ACQUIRE)), id, p2, x2;
-		unsigned cnt, p;
+		unsigned cnt = 0, p;
+		int r;
 
 		if ((flags & VHP_PACKED_F_BOTH) != expect)
 			break;
-		/* Single descriptors after the first element go back to the fast loop. */
-		if (e != start && !(flags & VRING_DESC_F_NEXT))
+		/* After the first element, only this loop's kind stays here. */
+		if (e != start && (ind ? !(flags & VRING_DESC_F_INDIRECT) :
+				   (flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) !=
+					   VRING_DESC_F_NEXT))
 			break;
-		if (flags & VRING_DESC_F_NEXT) {
+		if (ind) {
+			r = packed_indirect_direct(vq, &tc, e, vhp_ld64(&d->addr), vhp_ld32(&d->len),
+						   flags);
+			if (vhp_unlikely(r < 0))
+				return NULL;
+			cnt = r == 0;
+			id = vhp_ld16(&d->id);
+		} else if (flags & VRING_DESC_F_NEXT) {
 			cnt = packed_chain_direct(ring, num, &tc, e, pos, expect, vhp_ld64(&d->addr),
 						  vhp_ld32(&d->len), flags, &id);
-			if (cnt != 0 && id < num && vq->ndesc[id] == 0) {
-				vq->ndesc[id] = (uint16_t)cnt;
-				e->id = id;
-				e->ndesc = (uint16_t)cnt;
-				if (vq->in_order)
-					vq->in_len[id] = e->in_len;
-				p = pos + cnt;
-				if (p >= num) {
-					p -= num;
-					expect ^= VHP_PACKED_F_BOTH;
-				}
-				pos = (uint16_t)p;
-				continue;
+		}
+		if (cnt != 0 && id < num && vq->ndesc[id] == 0) {
+			vq->ndesc[id] = (uint16_t)cnt;
+			e->id = id;
+			e->ndesc = (uint16_t)cnt;
+			if (vq->in_order)
+				vq->in_len[id] = e->in_len;
+			p = pos + cnt;
+			if (p >= num) {
+				p -= num;
+				expect ^= VHP_PACKED_F_BOTH;
 			}
+			pos = (uint16_t)p;
+			continue;
 		}
 		/* Copies: pos and expect themselves stay in registers. */
 		p2 = pos;
@@ -375,6 +414,18 @@ packed_pop_slow(struct vh_vq *vq, struct vh_vq_elem *e, const struct vh_vq_elem 
 	vq->last_avail = pos;
 	vq->avail_wrap = expect == VHP_PACKED_F_AVAIL;
 	return e;
+}
+
+static __attribute__((noinline)) struct vh_vq_elem *
+packed_pop_chains(struct vh_vq *vq, struct vh_vq_elem *e, const struct vh_vq_elem *end)
+{
+	return packed_pop_run(vq, e, end, 0);
+}
+
+static __attribute__((noinline)) struct vh_vq_elem *
+packed_pop_indirect(struct vh_vq *vq, struct vh_vq_elem *e, const struct vh_vq_elem *end)
+{
+	return packed_pop_run(vq, e, end, 1);
 }
 
 int vhp_packed_pop(struct vh_vq *vq, struct vh_vq_elem *elems, unsigned max)
@@ -391,7 +442,11 @@ int vhp_packed_pop(struct vh_vq *vq, struct vh_vq_elem *elems, unsigned max)
 		if (e == end)
 			break;
 		if (!empty) {
-			s = packed_pop_slow(vq, e, end);
+			/* (What this reads is read again by the loop.) */
+			if (vhp_ld16(&vq->r.p.desc[vq->last_avail].flags) & VRING_DESC_F_INDIRECT)
+				s = packed_pop_indirect(vq, e, end);
+			else
+				s = packed_pop_chains(vq, e, end);
 			if (vhp_unlikely(s == NULL)) {
 				/* Nothing of the failed batch was taken. */
 				vq->last_avail = start_pos;

@@ -111,7 +111,7 @@ static __attribute__((noinline)) int split_walk(struct vh_vq *vq, struct vhp_tca
 				return vhp_vq_fail(vq, VH_VQ_FAULT_INDIRECT_NESTED);
 			if (flags & VRING_DESC_F_NEXT)
 				return vhp_vq_fail(vq, VH_VQ_FAULT_INDIRECT_NEXT);
-			tab = vhp_vq_indirect_table(vq, addr, len);
+			tab = vhp_vq_indirect_table(vq, tc, addr, len);
 			if (tab == NULL)
 				return -EIO;
 			ring_count = count;
@@ -180,12 +180,51 @@ split_chain_direct(const struct vring_desc *desc, unsigned num, struct vhp_tcach
 }
 
 /*
+ * A head descriptor pointing to an indirect table whose entries are direct buffers the region
+ * caches translate (vhp_dchain_add()), e.g. a block request's pieces behind one descriptor.
+ * Returns 0 with e filled, 1 for anything else (the caller runs split_walk(), which reports
+ * the fault if there is one), or -EIO if the table itself is bad (the ring is broken then).
+ */
+static inline __attribute__((always_inline)) int
+split_indirect_direct(struct vh_vq *vq, struct vhp_tcache *tc, struct vh_vq_elem *e,
+		      uint16_t head, uint64_t addr, uint32_t len, uint16_t flags)
+{
+	const struct vring_desc *tab, *d;
+	struct vhp_dchain c;
+	unsigned n = 0, k;
+	int r;
+
+	tab = vhp_dchain_table(vq, tc, &c, e, addr, len, flags, &n, &r);
+	if (tab == NULL)
+		return r;
+	d = tab;
+	for (;;) {
+		uint16_t f = vhp_ld16(&d->flags), next;
+
+		if (vhp_unlikely(vhp_dchain_add(&c, tc, vhp_ld64(&d->addr), vhp_ld32(&d->len), f)))
+			return 1;
+		if (!(f & VRING_DESC_F_NEXT))
+			break;
+		next = vhp_ld16(&d->next);
+		if (vhp_unlikely(next >= n))
+			return 1;
+		d = &tab[next];
+	}
+	k = vhp_dchain_finish(&c, e);
+	if (vhp_unlikely(k == 0))
+		return 1;
+	e->id = head;
+	e->ndesc = 1;
+	return 0;
+}
+
+/*
  * Fast loop of vhp_split_pop(): heads at avail indexes idx, idx + 1, ... into e .. end - 1,
  * while they are chains of one descriptor, with room for their iovec, whose buffer lies in a
  * region the ring's region cache holds. Every buffer is looked up there (not compared with
  * the previous one's region first), so the cost does not depend on how buffers spread over
  * the regions. A function of its own that calls nothing, so its state stays in registers.
- * Returns the element it stopped at (end, or one for split_pop_slow(): a bad head, a chain,
+ * Returns the element it stopped at (end, or one for split_pop_run(): a bad head, a chain,
  * a buffer the cache does not hold yet); what it read of that element is not used.
  */
 static __attribute__((noinline)) struct vh_vq_elem *
@@ -229,19 +268,21 @@ split_pop_fast(const struct vh_vq *vq, struct vh_vq_elem *e, const struct vh_vq_
 
 /*
  * Everything else, from e on: chains (direct ones through the region caches, else the general
- * walk), buffers the region cache does not hold yet, faults. Goes on while the next head is a
- * chain too, so runs of chains (a block device's requests) stay in this loop; returns the
- * element to continue with in split_pop_fast() (or end), or NULL after marking the ring
- * broken.
+ * walk), indirect tables, buffers the region cache does not hold yet, faults. Goes on while
+ * the next head is of the same kind (a chain; or, with ind, an indirect table), so runs of
+ * them (a block device's requests) stay in one loop; the two kinds have a loop each, which
+ * keeps each one's state in registers. Returns the element to continue with in
+ * split_pop_fast() (or end), or NULL after marking the ring broken.
  */
-static __attribute__((noinline)) struct vh_vq_elem *
-split_pop_slow(struct vh_vq *vq, struct vh_vq_elem *e, const struct vh_vq_elem *end,
-	       uint16_t idx)
+static inline __attribute__((always_inline)) struct vh_vq_elem *
+split_pop_run(struct vh_vq *vq, struct vh_vq_elem *e, const struct vh_vq_elem *end,
+	      uint16_t idx, const int ind)
 {
 	const uint16_t *ring = vq->r.s.avail->ring;
 	const struct vring_desc *desc = vq->r.s.desc;
 	uint16_t mask = vq->mask;
 	struct vhp_tcache tc;
+	int r;
 
 	vhp_tcache_load(&tc, vq);
 	for (;;) {
@@ -254,29 +295,53 @@ split_pop_slow(struct vh_vq *vq, struct vh_vq_elem *e, const struct vh_vq_elem *
 		}
 		d = &desc[head];
 		flags = vhp_ld16(&d->flags);
-		if (split_chain_direct(desc, vq->num, &tc, e, head, vhp_ld64(&d->addr),
-				       vhp_ld32(&d->len), flags) == 0) {
+		if (ind)
+			r = split_indirect_direct(vq, &tc, e, head, vhp_ld64(&d->addr),
+						  vhp_ld32(&d->len), flags);
+		else
+			r = split_chain_direct(desc, vq->num, &tc, e, head, vhp_ld64(&d->addr),
+					       vhp_ld32(&d->len), flags);
+		if (r == 0) {
 			if (vq->in_order)
 				vq->in_len[head] = e->in_len;
-		} else if (vhp_unlikely(split_walk(vq, &tc, e, head) < 0)) {
+		} else if (vhp_unlikely(r < 0 || split_walk(vq, &tc, e, head) < 0)) {
 			return NULL;
 		}
 		e++;
 		idx++;
 		if (e == end)
 			break;
-		/* A look at the next head: a chain stays here (what is read is read again). */
+		/* A look at the next head: one of this loop's kind stays here (what is read is
+		 * read again). */
 		head = vhp_ld16(&ring[idx & mask]);
-		if (head > mask || !(vhp_ld16(&desc[head].flags) & VRING_DESC_F_NEXT))
+		if (head > mask)
+			break;
+		flags = vhp_ld16(&desc[head].flags);
+		if (ind ? !(flags & VRING_DESC_F_INDIRECT) :
+			  (flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) != VRING_DESC_F_NEXT)
 			break;
 	}
 	vhp_tcache_save(&tc, vq);
 	return e;
 }
 
+static __attribute__((noinline)) struct vh_vq_elem *
+split_pop_chains(struct vh_vq *vq, struct vh_vq_elem *e, const struct vh_vq_elem *end,
+		 uint16_t idx)
+{
+	return split_pop_run(vq, e, end, idx, 0);
+}
+
+static __attribute__((noinline)) struct vh_vq_elem *
+split_pop_indirect(struct vh_vq *vq, struct vh_vq_elem *e, const struct vh_vq_elem *end,
+		   uint16_t idx)
+{
+	return split_pop_run(vq, e, end, idx, 1);
+}
+
 int vhp_split_pop(struct vh_vq *vq, struct vh_vq_elem *elems, unsigned max)
 {
-	uint16_t last = vq->last_avail;
+	uint16_t last = vq->last_avail, idx, head;
 	unsigned n = (uint16_t)(vq->shadow_avail - last);
 	struct vh_vq_elem *e = elems, *end;
 
@@ -296,7 +361,13 @@ int vhp_split_pop(struct vh_vq *vq, struct vh_vq_elem *elems, unsigned max)
 		e = split_pop_fast(vq, e, end, (uint16_t)(last + (e - elems)));
 		if (e == end)
 			break;
-		e = split_pop_slow(vq, e, end, (uint16_t)(last + (e - elems)));
+		idx = (uint16_t)(last + (e - elems));
+		head = vhp_ld16(&vq->r.s.avail->ring[idx & vq->mask]);
+		/* (A bad head is reported by the loop.) */
+		if (head <= vq->mask && (vhp_ld16(&vq->r.s.desc[head].flags) & VRING_DESC_F_INDIRECT))
+			e = split_pop_indirect(vq, e, end, idx);
+		else
+			e = split_pop_chains(vq, e, end, idx);
 		if (vhp_unlikely(e == NULL))
 			return -EIO;
 		if (e == end)
