@@ -24,8 +24,8 @@
  * max(queue size, R) buffers are placed round-robin over the regions, piece by piece (the
  * header, data and status of one blk request lie in three different regions), and the driver
  * uses them in turn, so consecutive buffers lie in different regions and every region is
- * used.
- * Queue size 256 (blk: 512, so a batch of 128 three-descriptor chains fits), EVENT_IDX on, kicks left enabled (the ring is never found empty).
+ * used. Queue size 256 (blk: 512, so a batch of 128 three-descriptor chains fits), EVENT_IDX
+ * on, kicks left enabled (the ring is never found empty).
  */
 #include <errno.h>
 #include <inttypes.h>
