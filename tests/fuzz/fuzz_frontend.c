@@ -45,8 +45,12 @@ static void *responder(void *arg)
 		unsigned nfds = 0;
 
 		pthread_mutex_lock(&job_lock);
-		while (job.pending != 1)
+		while (job.pending != 1 && job.pending != 3)
 			pthread_cond_wait(&job_cond, &job_lock);
+		if (job.pending == 3) {
+			pthread_mutex_unlock(&job_lock);
+			return NULL;
+		}
 		pthread_mutex_unlock(&job_lock);
 		/* A borrowed endpoint: the main thread owns the socket. */
 		vh_endpoint_init(&ep, job.sock, "responder");
@@ -81,20 +85,31 @@ static void job_wait(void)
 }
 
 static struct fe_rec chan_rec;
+static pthread_t responder_th;
+
+/* At exit: the responder leaves its loop and is joined, so nothing of it is left behind for
+ * leak checkers (pending 3 = quit). */
+static void responder_quit(void)
+{
+	pthread_mutex_lock(&job_lock);
+	job.pending = 3;
+	pthread_cond_broadcast(&job_cond);
+	pthread_mutex_unlock(&job_lock);
+	pthread_join(responder_th, NULL);
+}
 
 static void init_once(void)
 {
 	static int done;
-	pthread_t th;
 
 	if (done)
 		return;
 	done = 1;
 	memset(&chan_rec, 0, sizeof(chan_rec));
 	chan_rec.lookup_fd = t_memfd("fuzz-dmabuf", 4096);
-	if (pthread_create(&th, NULL, responder, NULL))
+	if (pthread_create(&responder_th, NULL, responder, NULL))
 		abort();
-	pthread_detach(th);
+	atexit(responder_quit);
 }
 
 static struct vh_frontend *new_frontend(int *peer, uint64_t proto)
