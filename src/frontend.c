@@ -6,6 +6,7 @@
  * negotiation, the postcopy exchange).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1180,6 +1181,18 @@ int vh_frontend_postcopy_backend_table(const struct vh_frontend *fe, struct vh_m
 	return (int)fe->postcopy_n;
 }
 
+/* Makes sure the file cannot shrink any more: 0 if sealed (already or now), -1 if it cannot be
+ * (not a memfd/tmpfs file, or created without MFD_ALLOW_SEALING, or F_SEAL_SEAL set without
+ * F_SEAL_SHRINK). */
+static int seal_shrink(int fd)
+{
+	int seals = fcntl(fd, F_GET_SEALS);
+
+	if (seals >= 0 && (seals & F_SEAL_SHRINK))
+		return 0;
+	return fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK) == 0 ? 0 : -1;
+}
+
 int vh_frontend_get_inflight_fd(struct vh_frontend *fe, uint16_t num_queues, uint16_t queue_size,
 				struct vh_inflight *out, int *fd_out)
 {
@@ -1215,6 +1228,16 @@ int vh_frontend_get_inflight_fd(struct vh_frontend *fe, uint16_t num_queues, uin
 			 (unsigned long long)end);
 		release(&rep);
 		return fe_fail(fe, -EPROTO);
+	}
+	if (seal_shrink(rep.fds[0]) < 0) {
+		if (fe->flags & VH_FRONTEND_F_REQUIRE_SEALED_INFLIGHT) {
+			vhp_warn(&fe->log, "vhost-user front-end: inflight fd cannot be sealed "
+				 "against shrinking: refused");
+			release(&rep);
+			return fe_fail(fe, -EPROTO);
+		}
+		vhp_warn(&fe->log, "vhost-user front-end: inflight fd cannot be sealed against "
+			 "shrinking: the back-end could truncate it under our mapping");
 	}
 	*fd_out = take_fd(&rep);
 	return 0;

@@ -63,6 +63,11 @@ struct vh_frontend;
  * differs between implementations (erratum E10); set this only for a peer known to follow
  * the upstream spec. */
 #define VH_FRONTEND_F_TRUST_NEW_PROTOCOL_BITS 0x4u
+/* Refuse (-EPROTO) an inflight buffer (GET_INFLIGHT_FD) that cannot be sealed against shrinking.
+ * Without the flag such a buffer is accepted with a warning: DPDK-based back-ends hand out a
+ * memfd created without MFD_ALLOW_SEALING. A back-end that truncates an unsealed buffer later
+ * makes the caller's accesses to its mapping fault (SIGBUS). */
+#define VH_FRONTEND_F_REQUIRE_SEALED_INFLIGHT 0x8u
 
 struct vh_frontend_config {
 	struct vh_logger log;  /* zero value: no logging */
@@ -251,7 +256,10 @@ int vh_frontend_postcopy_backend_table(const struct vh_frontend *fe, struct vh_m
  * returning:
  * mmap_size > 0, mmap_offset + mmap_size does not wrap, fits in the file (fstat), and is at most
  * what num_queues x queue_size can need (32 + 32 x queue_size per queue, page-rounded), so a
- * back-end cannot make the caller map a huge area.
+ * back-end cannot make the caller map a huge area. The file is then sealed against shrinking
+ * (F_SEAL_SHRINK) unless it is already: a back-end cannot truncate it under the caller's mapping
+ * afterwards. A file that cannot be sealed is accepted with a warning, or refused (-EPROTO) with
+ * VH_FRONTEND_F_REQUIRE_SEALED_INFLIGHT.
  */
 int vh_frontend_get_inflight_fd(struct vh_frontend *fe, uint16_t num_queues, uint16_t queue_size,
 				struct vh_inflight *out, int *fd_out);

@@ -145,8 +145,12 @@ static const struct vh_frontend_config fe_cfg = {
 	.flags = VH_FRONTEND_F_TRUST_NEW_PROTOCOL_BITS,
 };
 
+/* Extra VH_FRONTEND_F_* for the next ctx_open() (a case that needs them reopens its ctx). */
+static unsigned case_fe_flags;
+
 static void ctx_open(struct ctx *c)
 {
+	struct vh_frontend_config cfg = fe_cfg;
 	int sv[2];
 
 	memset(c, 0, sizeof(*c));
@@ -154,7 +158,8 @@ static void ctx_open(struct ctx *c)
 	vh_socketpair(sv);
 	vh_endpoint_init(&c->f.ep, sv[0], "fake");
 	c->f.ep.timeout_ms = 1000;
-	if (vh_frontend_new(&c->fe, sv[1], &fe_cfg))
+	cfg.flags |= case_fe_flags;
+	if (vh_frontend_new(&c->fe, sv[1], &cfg))
 		T_FAIL("vh_frontend_new");
 	pthread_create(&c->f.th, NULL, fake_thread, &c->f);
 	CHECK_EQ(vh_frontend_assume_negotiated(c->fe, OFFERED, PROTO), 0);
@@ -513,6 +518,59 @@ static void f_inflight(struct ctx *c, int arg)
 	int fd = 77;
 
 	badly(c, VH_USER_GET_INFLIGHT_FD, r_inflight, arg);
+	CHECK_EQ(vh_frontend_get_inflight_fd(c->fe, 1, 64, &out, &fd), -EPROTO);
+	CHECK_EQ(fd, -1);
+	expect_sticky(c, -EPROTO);
+}
+
+/* A well-formed inflight answer whose buffer is not sealed: arg 0 a memfd that allows sealing,
+ * arg 1 one that does not (as DPDK creates it). */
+static void r_inflight_unsealed(struct fake *f, const struct vh_msg *req, int *fds, unsigned nfds)
+{
+	struct vh_inflight inf = req->payload.inflight;
+	int fd = memfd_create("unsealed-inflight", MFD_CLOEXEC | (f->arg ? 0 : MFD_ALLOW_SEALING));
+
+	(void)fds, (void)nfds;
+	if (fd < 0 || ftruncate(fd, page))
+		T_FAIL("memfd");
+	inf.mmap_offset = 0;
+	inf.mmap_size = (uint64_t)page;
+	fsend(f, req->hdr.request, RF, &inf, 24, &fd, 1);
+	close(fd);
+}
+
+/* Sealable: sealed by the front-end, so the back-end can no longer shrink it. */
+static void f_inflight_sealed_by_us(struct ctx *c, int arg)
+{
+	struct vh_inflight out;
+	int fd = -1;
+
+	badly(c, VH_USER_GET_INFLIGHT_FD, r_inflight_unsealed, arg);
+	CHECK_EQ(vh_frontend_get_inflight_fd(c->fe, 1, 64, &out, &fd), 0);
+	CHECK(fd >= 0);
+	if (fd >= 0) {
+		int seals = fcntl(fd, F_GET_SEALS);
+
+		if (arg == 0) {
+			CHECK(seals >= 0 && (seals & F_SEAL_SHRINK));
+			CHECK(ftruncate(fd, 0) < 0 && errno == EPERM);
+		}
+		close(fd);
+	}
+	expect_usable(c);
+}
+
+/* VH_FRONTEND_F_REQUIRE_SEALED_INFLIGHT: a buffer that cannot be sealed is refused. */
+static void f_inflight_unsealable_strict(struct ctx *c, int arg)
+{
+	struct vh_inflight out;
+	int fd = 77;
+
+	ctx_close(c);
+	case_fe_flags = VH_FRONTEND_F_REQUIRE_SEALED_INFLIGHT;
+	ctx_open(c);
+	case_fe_flags = 0;
+	badly(c, VH_USER_GET_INFLIGHT_FD, r_inflight_unsealed, arg);
 	CHECK_EQ(vh_frontend_get_inflight_fd(c->fe, 1, 64, &out, &fd), -EPROTO);
 	CHECK_EQ(fd, -1);
 	expect_sticky(c, -EPROTO);
@@ -1114,6 +1172,9 @@ static const struct fcase cases[] = {
 	{ "c30-inflight-misaligned", f_inflight, 4 },
 	{ "c30-inflight-past-eof", f_inflight, 5 },
 	{ "c30-inflight-two-fds", f_inflight, 6 },
+	{ "c30-inflight-unsealed-gets-sealed", f_inflight_sealed_by_us, 0 },
+	{ "c30-inflight-unsealable-accepted", f_inflight_sealed_by_us, 1 },
+	{ "c30-inflight-unsealable-strict", f_inflight_unsealable_strict, 1 },
 	{ "c30-shmem-config-257", f_shmem_config, 0 },
 	{ "c30-shmem-config-max", f_shmem_config, 1 },
 	{ "c30-postcopy-no-fd", f_request_replies, 0 },
