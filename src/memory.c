@@ -201,14 +201,82 @@ static struct vh_memory *table_alloc(unsigned n)
 {
 	unsigned cap = n ? n : 1;
 	size_t sz = sizeof(struct vh_memory) + (size_t)cap * sizeof(struct vh_memory_region);
+	size_t isz = VH_MEMORY_INDEX_SLOTS * sizeof(struct vh_memory_slot);
 	struct vh_memory *mem;
+	void *index;
 
-	mem = calloc(1, sz + (size_t)cap * sizeof(uint16_t));
-	if (!mem)
+	/* Cache-line aligned: a lookup reads one slot, and two share a line. */
+	if (posix_memalign(&index, 64, isz))
 		return NULL;
+	memset(index, 0, isz);
+	mem = calloc(1, sz + (size_t)cap * sizeof(uint16_t));
+	if (!mem) {
+		free(index);
+		return NULL;
+	}
+	mem->index = index;
 	mem->by_uaddr = (uint16_t *)((char *)mem + sz);
 	mem->refcnt = 1;
 	return mem;
+}
+
+static void table_free(struct vh_memory *mem)
+{
+	free(mem->index);
+	free(mem);
+}
+
+/* Bytes of granule g (2^k bytes) that region r covers; inclusive ends, so nothing wraps. */
+static uint64_t granule_cover(const struct vh_memory_slot *r, uint64_t g, unsigned k)
+{
+	uint64_t glo = g << k, ghi = glo + ((1ull << k) - 1);
+	uint64_t lo = r->gpa > glo ? r->gpa : glo;
+	uint64_t last = r->gpa + (r->size - 1);
+	uint64_t hi = last < ghi ? last : ghi;
+
+	return r->size == 0 || hi < lo ? 0 : hi - lo + 1;
+}
+
+/*
+ * Fills the GPA index of a table whose regions are set (sorted, non-overlapping, none
+ * wrapping). k is the smallest granule (2^12 up) that gives every granule of the span
+ * [first gpa, last end) a slot of its own, so only granules shared by two regions (a boundary
+ * not aligned to 2^k) lose one of them, and only spans above 2^62 share slots. Each slot gets
+ * the region that covers the larger part of its granule. At most nregions + 2^10 slot writes
+ * for spans up to 2^62 (each region's granules are capped at the slot count).
+ */
+static void index_build(struct vh_memory *mem)
+{
+	const unsigned bits = VH_MEMORY_INDEX_BITS;
+	const uint64_t slots = VH_MEMORY_INDEX_SLOTS;
+	unsigned k = 12, i;
+	uint64_t first, last;
+
+	if (mem->nregions == 0) {
+		mem->index_mul = 1ull << (64 - bits - k);
+		return;
+	}
+	first = mem->regions[0].gpa;
+	last = mem->regions[mem->nregions - 1].gpa + (mem->regions[mem->nregions - 1].size - 1);
+	while (k < 64 - bits - 2 && (last >> k) - (first >> k) >= slots)
+		k++;
+	mem->index_mul = 1ull << (64 - bits - k);
+	for (i = 0; i < mem->nregions; i++) {
+		const struct vh_memory_region *r = &mem->regions[i];
+		struct vh_memory_slot cand = { r->gpa, r->size, r->host, i, 0 };
+		uint64_t g = r->gpa >> k, g1 = (r->gpa + (r->size - 1)) >> k;
+
+		if (g1 - g >= slots)
+			g1 = g + slots - 1;
+		for (;; g++) {
+			struct vh_memory_slot *s = &mem->index[g & (slots - 1)];
+
+			if (granule_cover(&cand, g, k) > granule_cover(s, g, k))
+				*s = cand;
+			if (g == g1)
+				break;
+		}
+	}
 }
 
 static inline int find_gpa(const struct vh_memory *mem, uint64_t gpa);
@@ -319,7 +387,7 @@ static int build(struct vh_memory **out, struct spec *specs, unsigned n,
 			continue;
 		ret = map_spec(&specs[mapped], log);
 		if (ret) {
-			free(mem);
+			table_free(mem);
 			goto fail;
 		}
 	}
@@ -339,6 +407,7 @@ static int build(struct vh_memory **out, struct spec *specs, unsigned n,
 			r->mapping->refcnt++;
 		mem->by_uaddr[i] = keys[i].idx;
 	}
+	index_build(mem);
 	free(keys);
 	*out = mem;
 	return 0;
@@ -514,7 +583,7 @@ void vh_memory_unref(struct vh_memory *mem)
 		return;
 	for (i = 0; i < mem->nregions; i++)
 		mapping_put(mem->regions[i].mapping);
-	free(mem);
+	table_free(mem);
 }
 
 /* Index of the last region starting at or below gpa if gpa lies in it, else -1. */
@@ -534,6 +603,17 @@ static inline int find_gpa(const struct vh_memory *mem, uint64_t gpa)
 	if (mem->nregions == 0 || gpa - r[lo].gpa >= r[lo].size)
 		return -1;
 	return (int)lo;
+}
+
+/* find_gpa() through the GPA index first. */
+static inline int index_find(const struct vh_memory *mem, uint64_t gpa)
+{
+	const struct vh_memory_slot *s =
+		&mem->index[(gpa * mem->index_mul) >> (64 - VH_MEMORY_INDEX_BITS)];
+
+	if (gpa - s->gpa < s->size)
+		return (int)s->idx;
+	return find_gpa(mem, gpa);
 }
 
 static inline int find_uaddr(const struct vh_memory *mem, uint64_t uaddr)
@@ -557,7 +637,7 @@ static inline int find_uaddr(const struct vh_memory *mem, uint64_t uaddr)
 void *vh_memory_gpa_to_host_slow(const struct vh_memory *mem, uint64_t gpa, uint64_t len)
 {
 	const struct vh_memory_region *r;
-	int i = find_gpa(mem, gpa);
+	int i = index_find(mem, gpa);
 	uint64_t off;
 
 	if (i < 0)
@@ -577,7 +657,7 @@ int vh_memory_find(const struct vh_memory *mem, uint64_t gpa)
 
 	if (!mem)
 		return -EINVAL;
-	i = find_gpa(mem, gpa);
+	i = index_find(mem, gpa);
 	return i < 0 ? -ENOENT : i;
 }
 
@@ -645,7 +725,7 @@ int vh_memory_gpa_to_iov(const struct vh_memory *mem, uint64_t gpa, uint64_t len
 		r = &mem->regions[h];
 		off = gpa - r->gpa;
 		if (off >= r->size) {
-			i = find_gpa(mem, gpa);
+			i = index_find(mem, gpa);
 			if (i < 0)
 				return -EFAULT;
 			r = &mem->regions[i];

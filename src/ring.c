@@ -128,7 +128,6 @@ int vh_vq_new(struct vh_vq **out, const struct vh_vq_config *cfg)
 	if (vq == NULL)
 		return -ENOMEM;
 	vq->mem = cfg->mem;
-	vq->rc_mul = vhp_rc_mul(cfg->mem);
 	vq->num = (uint16_t)cfg->num;
 	vq->mask = (uint16_t)(cfg->num - 1);
 	vq->packed = (uint8_t)packed;
@@ -140,9 +139,6 @@ int vh_vq_new(struct vh_vq **out, const struct vh_vq_config *cfg)
 	vq->max_indirect = cfg->max_indirect ? cfg->max_indirect : VH_VQ_DEFAULT_MAX_INDIRECT;
 	if (cfg->log)
 		vq->log = *cfg->log;
-	vq->rcache = calloc(VHP_RCACHE_SLOTS, sizeof(*vq->rcache));
-	if (vq->rcache == NULL)
-		goto nomem;
 	if (vq->indirect) {
 		vq->ind_buf = malloc((size_t)vq->max_indirect * 16u);
 		if (vq->ind_buf == NULL)
@@ -189,7 +185,6 @@ void vh_vq_free(struct vh_vq *vq)
 	if (vq == NULL)
 		return;
 	free(vq->ind_buf);
-	free(vq->rcache);
 	free(vq->ndesc);
 	free(vq->in_len);
 	free(vq);
@@ -197,9 +192,8 @@ void vh_vq_free(struct vh_vq *vq)
 
 void vh_vq_set_memory(struct vh_vq *vq, const struct vh_memory *mem)
 {
-	/* The region cache's slots stay: they are checked against the table at each use. */
+	/* The GPA index belongs to the table; tc_idx is a hint checked at each batch. */
 	vq->mem = mem;
-	vq->rc_mul = vhp_rc_mul(mem);
 }
 
 void vh_vq_get_base(const struct vh_vq *vq, struct vh_vq_base *b)
@@ -372,23 +366,6 @@ enum vh_vq_fault vh_vq_fault(const struct vh_vq *vq)
 
 /* ---- Device side: walker slow paths ------------------------------------------------------ */
 
-uint64_t vhp_rc_mul(const struct vh_memory *mem)
-{
-	const struct vh_memory_region *first = &mem->regions[0], *last;
-	uint64_t span = 0;
-	unsigned k = 12; /* a page: no smaller granule is useful */
-
-	if (mem->nregions != 0) {
-		/* Regions are sorted and end without wrapping (checked when the table was
-		 * built). */
-		last = &mem->regions[mem->nregions - 1];
-		span = last->gpa - first->gpa + last->size;
-	}
-	while (k < 52 && ((uint64_t)VHP_RCACHE_SLOTS << k) < span)
-		k++;
-	return 1ull << (64 - VHP_RCACHE_BITS - k);
-}
-
 int vhp_tc_search(struct vhp_tcache *tc, uint64_t addr, uint32_t len)
 {
 	int i = vh_memory_find(tc->mem, addr);
@@ -399,7 +376,6 @@ int vhp_tc_search(struct vhp_tcache *tc, uint64_t addr, uint32_t len)
 	r = &tc->mem->regions[i];
 	if (!vhp_tc_fits(addr - r->gpa, len, r->size))
 		return 0;
-	tc->rcache[vhp_rc_slot(addr, tc->mul)] = (uint16_t)i;
 	vhp_tc_set(tc, (unsigned)i);
 	return 1;
 }
@@ -448,7 +424,7 @@ const void *vhp_vq_indirect_table(struct vh_vq *vq, struct vhp_tcache *tc, uint6
 		vhp_vq_fail(vq, VH_VQ_FAULT_INDIRECT_ADDR);
 		return NULL;
 	}
-	/* Through the walk's region caches (the table's region becomes the cached one). */
+	/* Through the walk's region cache and the GPA index (the table's region becomes the cached one). */
 	if (vhp_tc_fits(addr - tc->gpa, len, tc->size) || vhp_tc_lookup(tc, addr, len)) {
 		t = tc->host + (addr - tc->gpa);
 		if (vhp_likely(((uintptr_t)t & 7u) == 0))

@@ -101,8 +101,6 @@ struct vh_vq {
 	uint16_t *ndesc;          /* packed: ring descriptors per buffer id */
 	uint64_t *in_len;         /* IN_ORDER: writable bytes per id (batched used entries) */
 	uint8_t *ind_buf;         /* bounce buffer for indirect tables crossing regions */
-	uint16_t *rcache;         /* VHP_RCACHE_SLOTS region indexes, see vhp_tc_lookup() */
-	uint64_t rc_mul;          /* slot multiplier for this table, see vhp_rc_slot() */
 	unsigned tc_idx;          /* region of the last translation (a hint, checked) */
 	struct vh_dirty_log *dlog;
 	uint64_t log_gpa;         /* GPA of the used ring (split) / descriptor ring (packed) */
@@ -150,7 +148,7 @@ static inline __attribute__((always_inline)) void vhp_cursor_finish(const struct
 /*
  * The region of the last translation of the slower walks (chains, indirect tables), copied
  * out of the (immutable) memory table for one batch, so a buffer in the same region as the
- * one before costs a subtraction and two compares on registers. mem, rcache and mul are what
+ * one before costs a subtraction and two compares on registers. mem, index and mul are what
  * a miss needs (vhp_tc_lookup()).
  */
 struct vhp_tcache {
@@ -158,8 +156,8 @@ struct vhp_tcache {
 	uint64_t size;
 	uint8_t *host;
 	const struct vh_memory *mem;
-	uint16_t *rcache;
-	uint64_t mul;             /* vq->rc_mul */
+	const struct vh_memory_slot *index; /* mem->index */
+	uint64_t mul;             /* mem->index_mul */
 	unsigned idx;             /* index of the region in mem */
 };
 
@@ -179,8 +177,8 @@ static inline __attribute__((always_inline)) void vhp_tcache_load(struct vhp_tca
 								  const struct vh_vq *vq)
 {
 	tc->mem = vq->mem;
-	tc->rcache = vq->rcache;
-	tc->mul = vq->rc_mul;
+	tc->index = vq->mem->index;
+	tc->mul = vq->mem->index_mul;
 	vhp_tc_set(tc, vq->tc_idx < vq->mem->nregions ? vq->tc_idx : 0);
 }
 
@@ -200,51 +198,48 @@ static inline __attribute__((always_inline)) int vhp_tc_fits(uint64_t off, uint3
 	return off < size && (uint64_t)len - 1 < size - off;
 }
 
-/*
- * Per-ring region cache: one region index per 2^k bytes of guest-physical space (modulo the
- * slot count), so buffers spread over many regions still translate in a few instructions. k
- * is chosen per table (vhp_rc_mul()) so that the table's GPA span needs at most about
- * VHP_RCACHE_SLOTS slots. Slots are hints: each is checked against the current table before
- * use, so a stale one (after a table change) only misses, and nothing needs clearing.
- * Ring-private: no shared cache line is written on the data path.
- */
-#define VHP_RCACHE_SLOTS 1024u
-#define VHP_RCACHE_BITS 10
-
-/* The slot multiplier of a table, 2^(64 - VHP_RCACHE_BITS - k): O(1), from its first and
- * last region. */
-uint64_t vhp_rc_mul(const struct vh_memory *mem);
-
-/* Bits k .. k + VHP_RCACHE_BITS - 1 of addr: a multiply and a constant shift (no variable
- * shift count to keep in a register). */
-static inline __attribute__((always_inline)) unsigned vhp_rc_slot(uint64_t addr, uint64_t mul)
-{
-	return (unsigned)((addr * mul) >> (64 - VHP_RCACHE_BITS));
-}
-
-/* Miss of the ring's region cache: binary search, then the slot is updated. */
+/* Miss of the table's GPA index (a hole, a granule two regions share, or no region):
+ * binary search. Returns 1 with tc moved to the region holding all of [addr, addr + len),
+ * else 0. */
 int vhp_tc_search(struct vhp_tcache *tc, uint64_t addr, uint32_t len);
 
 /*
- * The ring's region cache alone (no search, no call, so the pop loops can use it without
- * spilling their state): the region whose index the slot of addr holds, if that region of the
- * table (regions[0..nregions)) holds all of [addr, addr + len); else NULL. *idx gets the
- * region's index.
+ * The table's GPA index alone (struct vh_memory; no search, no call, so the pop loops can
+ * use it without spilling their state): the slot of addr if its region holds all of
+ * [addr, addr + len) and len != 0, else NULL. An empty slot has size 0 and fits nothing.
  */
-static inline __attribute__((always_inline)) const struct vh_memory_region *
-vhp_rc_probe(const struct vh_memory_region *regions, unsigned nregions, const uint16_t *rcache,
-	     uint64_t mul, uint64_t addr, uint32_t len, unsigned *idx)
+static inline __attribute__((always_inline)) const struct vh_memory_slot *
+vhp_ix_slot(const struct vh_memory_slot *index, uint64_t mul, uint64_t addr)
 {
-	unsigned i = rcache[vhp_rc_slot(addr, mul)];
-	const struct vh_memory_region *r;
+	/* The slot's byte offset straight from the product: its top bits, times the slot size
+	 * (a power of two), with the bits below masked off. */
+	const unsigned sh = 64 - VH_MEMORY_INDEX_BITS - 5;
 
-	if (vhp_unlikely(i >= nregions))
+	_Static_assert(sizeof(struct vh_memory_slot) == 32, "slot size");
+	return (const struct vh_memory_slot *)((const char *)index +
+					       (((addr * mul) >> sh) & ~(uint64_t)31));
+}
+
+static inline __attribute__((always_inline)) const struct vh_memory_slot *
+vhp_ix_probe(const struct vh_memory_slot *index, uint64_t mul, uint64_t addr, uint32_t len)
+{
+	const struct vh_memory_slot *s = vhp_ix_slot(index, mul, addr);
+
+	if (vhp_unlikely(!vhp_tc_fits(addr - s->gpa, len, s->size)))
 		return NULL;
-	r = &regions[i];
-	if (vhp_unlikely(!vhp_tc_fits(addr - r->gpa, len, r->size)))
+	return s;
+}
+
+/* Same, giving the host address of addr (NULL: not in one region by the index). */
+static inline __attribute__((always_inline)) uint8_t *
+vhp_ix_host(const struct vh_memory_slot *index, uint64_t mul, uint64_t addr, uint32_t len)
+{
+	const struct vh_memory_slot *s = vhp_ix_slot(index, mul, addr);
+	uint64_t off = addr - s->gpa;
+
+	if (vhp_unlikely(!vhp_tc_fits(off, len, s->size)))
 		return NULL;
-	*idx = i;
-	return r;
+	return s->host + off;
 }
 
 /*
@@ -255,15 +250,13 @@ vhp_rc_probe(const struct vh_memory_region *regions, unsigned nregions, const ui
 static inline __attribute__((always_inline)) int vhp_tc_lookup(struct vhp_tcache *tc,
 							       uint64_t addr, uint32_t len)
 {
-	unsigned i;
-	const struct vh_memory_region *r = vhp_rc_probe(tc->mem->regions, tc->mem->nregions,
-							tc->rcache, tc->mul, addr, len, &i);
+	const struct vh_memory_slot *r = vhp_ix_probe(tc->index, tc->mul, addr, len);
 
 	if (vhp_likely(r != NULL)) {
 		tc->gpa = r->gpa;
 		tc->size = r->size;
 		tc->host = r->host;
-		tc->idx = i;
+		tc->idx = r->idx;
 		return 1;
 	}
 	return vhp_tc_search(tc, addr, len);
@@ -362,25 +355,23 @@ vhp_elem_one(struct vh_vq_elem *e, uint8_t *host, uint64_t addr, uint32_t len, i
 }
 
 /*
- * The loop of both layouts for chains of direct descriptors that need no more than the
- * region caches and iovec room (e.g. a block request's header, data and status), with its
- * state in a struct the compiler keeps in registers. A buffer is compared with the region of
- * the one before (pieces of one request often share one: a header and a status), then looked
- * up in the ring's region cache. Anything else (indirect, no room, a buffer not inside one
- * region, a readable buffer after a writable one, a chain above 4 GiB) makes the caller hand
- * the chain to its general walk, which starts over and reports the fault.
+ * The loop of both layouts for chains of direct descriptors that need no more than the GPA
+ * index and iovec room (e.g. a block request's header, data and status), with its state in a
+ * struct the compiler keeps in registers. Every buffer is looked up in the index, not
+ * compared with the previous buffer's region first: the same instructions whatever the
+ * number of regions and however buffers spread over them. Anything else (indirect, no room,
+ * a buffer not inside one region, a readable buffer after a writable one, a chain above
+ * 4 GiB) makes the caller hand the chain to its general walk, which starts over and reports
+ * the fault.
  */
 struct vhp_dchain {
 	struct iovec *v, *vend, *first_in;
 	uint64_t *g;
 	uint64_t out_len, in_len;
-	uint64_t tg, ts;          /* region of the previous buffer */
-	uint8_t *bias;            /* its host - gpa */
 };
 
 static inline __attribute__((always_inline)) void
-vhp_dchain_start(struct vhp_dchain *c, const struct vh_vq_elem *e, const struct vhp_tcache *tc,
-		 unsigned num)
+vhp_dchain_start(struct vhp_dchain *c, const struct vh_vq_elem *e, unsigned num)
 {
 	c->v = e->iov;
 	c->first_in = NULL;
@@ -390,34 +381,23 @@ vhp_dchain_start(struct vhp_dchain *c, const struct vh_vq_elem *e, const struct 
 	c->g = e->iov_gpa;
 	c->out_len = 0;
 	c->in_len = 0;
-	c->tg = tc->gpa;
-	c->ts = tc->size;
-	c->bias = tc->host - tc->gpa;
 }
 
-/* Adds one descriptor: 0, or 1 if the chain needs the general walk. A buffer the region cache
- * does not hold yet is searched for (vhp_tc_search() fills the cache and moves tc). tc itself
- * is not moved on a cache hit: c carries the region along the chain. */
+/* Adds one descriptor: 0, or 1 if the chain needs the general walk. A buffer the index
+ * misses is searched for (vhp_tc_search() moves tc); tc is not moved on an index hit. */
 static inline __attribute__((always_inline)) int
 vhp_dchain_add(struct vhp_dchain *c, struct vhp_tcache *tc, uint64_t addr, uint32_t len,
 	       uint16_t flags)
 {
+	uint8_t *host;
+
 	if (vhp_unlikely((flags & VRING_DESC_F_INDIRECT) || c->v == c->vend))
 		return 1;
-	if (!vhp_tc_fits(addr - c->tg, len, c->ts)) {
-		const struct vh_memory_region *r;
-		unsigned i;
-
-		r = vhp_rc_probe(tc->mem->regions, tc->mem->nregions, tc->rcache, tc->mul, addr,
-				 len, &i);
-		if (r == NULL) {
-			if (!vhp_tc_search(tc, addr, len))
-				return 1;
-			r = &tc->mem->regions[tc->idx];
-		}
-		c->tg = r->gpa;
-		c->ts = r->size;
-		c->bias = r->host - r->gpa;
+	host = vhp_ix_host(tc->index, tc->mul, addr, len);
+	if (vhp_unlikely(host == NULL)) {
+		if (!vhp_tc_search(tc, addr, len))
+			return 1;
+		host = tc->host + (addr - tc->gpa);
 	}
 	if (flags & VRING_DESC_F_WRITE) {
 		if (c->first_in == NULL)
@@ -428,7 +408,7 @@ vhp_dchain_add(struct vhp_dchain *c, struct vhp_tcache *tc, uint64_t addr, uint3
 	} else {
 		c->out_len += len;
 	}
-	c->v->iov_base = c->bias + addr;
+	c->v->iov_base = host;
 	c->v->iov_len = len;
 	c->v++;
 	if (c->g)
@@ -459,7 +439,7 @@ vhp_dchain_table(struct vh_vq *vq, struct vhp_tcache *tc, struct vhp_dchain *c,
 	}
 	*n = len / 16u;
 	/* The table's entries bound the chain in it (a longer one loops). */
-	vhp_dchain_start(c, e, tc, *n);
+	vhp_dchain_start(c, e, *n);
 	return tab;
 }
 

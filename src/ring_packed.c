@@ -242,7 +242,7 @@ packed_chain_direct(const struct vring_packed_desc *ring, uint16_t num, struct v
 	struct vhp_dchain c;
 	unsigned k;
 
-	vhp_dchain_start(&c, e, tc, num);
+	vhp_dchain_start(&c, e, num);
 	for (;;) {
 		if (vhp_unlikely(vhp_dchain_add(&c, tc, addr, len, flags)))
 			return 0;
@@ -292,7 +292,7 @@ packed_indirect_direct(struct vh_vq *vq, struct vhp_tcache *tc, struct vh_vq_ele
 /*
  * Fast loop of vhp_packed_pop(): from the ring's position on into e .. end - 1, while the
  * descriptors are chains of one, with an id not in flight and room for their iovec, whose
- * buffer lies in a region the ring's region cache holds (looked up for every buffer, as in
+ * buffer lies in a region the memory table's GPA index holds (looked up for every buffer, as in
  * split_pop_fast()). A function of its own that calls nothing, so its state stays in
  * registers. Moves the ring's position past what it took (the caller counts the elements in
  * flight) and returns the element it stopped at: end, one for which the ring holds nothing
@@ -306,10 +306,8 @@ packed_pop_fast(struct vh_vq *vq, struct vh_vq_elem *e, const struct vh_vq_elem 
 	const struct vring_packed_desc *ring = vq->r.p.desc;
 	uint16_t *ndesc = vq->ndesc;
 	uint64_t *in_len = vq->in_order ? vq->in_len : NULL;
-	const struct vh_memory_region *regions = vq->mem->regions;
-	const uint16_t *rcache = vq->rcache;
-	unsigned nregions = vq->mem->nregions, ridx;
-	uint64_t mul = vq->rc_mul;
+	const struct vh_memory_slot *index = vq->mem->index;
+	uint64_t mul = vq->mem->index_mul;
 	uint16_t num = vq->num, pos = vq->last_avail, expect = avail_bits(vq->avail_wrap);
 
 	for (; e != end; e++) {
@@ -317,7 +315,7 @@ packed_pop_fast(struct vh_vq *vq, struct vh_vq_elem *e, const struct vh_vq_elem 
 		/* Acquire: pairs with the driver's release store of the head's flags; the chain's
 		 * descriptors, written before it, are visible to what follows. */
 		uint16_t flags = le16toh(__atomic_load_n(&d->flags, __ATOMIC_ACQUIRE)), id;
-		const struct vh_memory_region *r;
+		const struct vh_memory_slot *r;
 		uint64_t addr;
 		uint32_t len;
 
@@ -331,7 +329,7 @@ packed_pop_fast(struct vh_vq *vq, struct vh_vq_elem *e, const struct vh_vq_elem 
 		if (vhp_unlikely((flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) ||
 				 id >= num || ndesc[id] != 0 || e->iov_cap == 0))
 			break;
-		r = vhp_rc_probe(regions, nregions, rcache, mul, addr, len, &ridx);
+		r = vhp_ix_probe(index, mul, addr, len);
 		if (vhp_unlikely(r == NULL))
 			break;
 		ndesc[id] = 1;
@@ -345,8 +343,8 @@ packed_pop_fast(struct vh_vq *vq, struct vh_vq_elem *e, const struct vh_vq_elem 
 }
 
 /*
- * Everything else, from e on: chains (direct ones through the region caches, else the general
- * walk), indirect tables, ids in flight, buffers the region cache does not hold yet, faults.
+ * Everything else, from e on: chains (direct ones through the GPA index, else the general
+ * walk), indirect tables, ids in flight, buffers the GPA index misses, faults.
  * Goes on while the next descriptor is of the same kind (the head of a chain; or, with ind,
  * an indirect one), so runs of them (a block device's requests) stay in one loop; the two
  * kinds have a loop each, which keeps each one's state in registers. Moves the ring's

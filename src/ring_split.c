@@ -155,7 +155,7 @@ split_chain_direct(const struct vring_desc *desc, unsigned num, struct vhp_tcach
 	struct vhp_dchain c;
 	unsigned k;
 
-	vhp_dchain_start(&c, e, tc, num);
+	vhp_dchain_start(&c, e, num);
 	for (;;) {
 		uint16_t next;
 
@@ -221,7 +221,7 @@ split_indirect_direct(struct vh_vq *vq, struct vhp_tcache *tc, struct vh_vq_elem
 /*
  * Fast loop of vhp_split_pop(): heads at avail indexes idx, idx + 1, ... into e .. end - 1,
  * while they are chains of one descriptor, with room for their iovec, whose buffer lies in a
- * region the ring's region cache holds. Every buffer is looked up there (not compared with
+ * region the memory table's GPA index holds. Every buffer is looked up there (not compared with
  * the previous one's region first), so the cost does not depend on how buffers spread over
  * the regions. A function of its own that calls nothing, so its state stays in registers.
  * Returns the element it stopped at (end, or one for split_pop_run(): a bad head, a chain,
@@ -235,15 +235,13 @@ split_pop_fast(const struct vh_vq *vq, struct vh_vq_elem *e, const struct vh_vq_
 	const uint16_t *ring = vq->r.s.avail->ring;
 	const struct vring_desc *desc = vq->r.s.desc;
 	uint64_t *in_len = vq->in_order ? vq->in_len : NULL;
-	const struct vh_memory_region *regions = vq->mem->regions;
-	const uint16_t *rcache = vq->rcache;
-	unsigned nregions = vq->mem->nregions, ridx;
-	uint64_t mul = vq->rc_mul;
+	const struct vh_memory_slot *index = vq->mem->index;
+	uint64_t mul = vq->mem->index_mul;
 	uint16_t mask = vq->mask; /* num - 1: head > mask is head >= num */
 
 	for (; e != end; e++, idx++) {
 		uint16_t head = vhp_ld16(&ring[idx & mask]), flags;
-		const struct vh_memory_region *r;
+		const struct vh_memory_slot *r;
 		const struct vring_desc *d;
 		uint64_t addr;
 		uint32_t len;
@@ -257,7 +255,7 @@ split_pop_fast(const struct vh_vq *vq, struct vh_vq_elem *e, const struct vh_vq_
 		if (vhp_unlikely((flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) ||
 				 e->iov_cap == 0))
 			break;
-		r = vhp_rc_probe(regions, nregions, rcache, mul, addr, len, &ridx);
+		r = vhp_ix_probe(index, mul, addr, len);
 		if (vhp_unlikely(r == NULL))
 			break;
 		vhp_elem_one(e, r->host + (addr - r->gpa), addr, len, flags & VRING_DESC_F_WRITE, head,
@@ -267,8 +265,8 @@ split_pop_fast(const struct vh_vq *vq, struct vh_vq_elem *e, const struct vh_vq_
 }
 
 /*
- * Everything else, from e on: chains (direct ones through the region caches, else the general
- * walk), indirect tables, buffers the region cache does not hold yet, faults. Goes on while
+ * Everything else, from e on: chains (direct ones through the GPA index, else the general
+ * walk), indirect tables, buffers the GPA index misses, faults. Goes on while
  * the next head is of the same kind (a chain; or, with ind, an indirect table), so runs of
  * them (a block device's requests) stay in one loop; the two kinds have a loop each, which
  * keeps each one's state in registers. Returns the element to continue with in

@@ -49,11 +49,12 @@
  *
  * Translations
  * ------------
- * vh_memory_gpa_to_host() is the hot path: a last-hit check inline, then a binary search. It
- * returns a pointer only if [gpa, gpa + len) lies in ONE region; otherwise NULL. Buffers that
- * may cross regions go through vh_memory_gpa_to_iov(), which splits them per region and fails
- * with -EFAULT if any byte is unmapped. Vring addresses from SET_VRING_ADDR are front-end
- * virtual addresses: use vh_memory_uaddr_to_host() (also O(log n), over a second index).
+ * vh_memory_gpa_to_host() is the hot path: a last-hit check inline, then the GPA index (O(1),
+ * below), then a binary search. It returns a pointer only if [gpa, gpa + len) lies in ONE
+ * region; otherwise NULL. Buffers that may cross regions go through vh_memory_gpa_to_iov(),
+ * which splits them per region and fails with -EFAULT if any byte is unmapped. Vring addresses
+ * from SET_VRING_ADDR are front-end virtual addresses: use vh_memory_uaddr_to_host() (O(log n),
+ * over a second index).
  *
  * Driver side (struct vh_guest_mem)
  * ---------------------------------
@@ -102,6 +103,25 @@ struct vh_memory_region {
 };
 
 /*
+ * GPA index: VH_MEMORY_INDEX_SLOTS slots, slot s for the guest-physical addresses whose bits
+ * k .. k + VH_MEMORY_INDEX_BITS - 1 equal s, where the granule 2^k (at least a page) is the
+ * smallest that puts the table's whole GPA span in distinct slots. Each slot holds a copy of
+ * the region covering most of its granule (size 0: none), so a lookup reads one slot and
+ * checks the range against it; a miss (a hole, a granule shared by two regions, an address
+ * outside the span) falls back to the binary search. Built with the table, read-only after.
+ */
+#define VH_MEMORY_INDEX_BITS 10
+#define VH_MEMORY_INDEX_SLOTS (1u << VH_MEMORY_INDEX_BITS)
+
+struct vh_memory_slot {
+	uint64_t gpa;    /* the region's, as in regions[idx] */
+	uint64_t size;   /* 0: empty slot, nothing fits */
+	uint8_t *host;
+	uint32_t idx;    /* index into regions */
+	uint32_t pad;
+};
+
+/*
  * A memory table. Read-only once built; the fields are public only so the inline fast path can
  * read them. `hint` is the last-hit cache: a relaxed atomic, written only on a miss, so workers
  * that keep hitting the same region share the cache line without writing it.
@@ -112,6 +132,9 @@ struct vh_memory {
 	unsigned uaddr_hint;             /* same, for front-end addresses (index into regions) */
 	unsigned refcnt;                 /* changed only by the owner (control thread) */
 	uint16_t *by_uaddr;              /* region indexes sorted by uaddr */
+	struct vh_memory_slot *index;    /* VH_MEMORY_INDEX_SLOTS slots, see above */
+	uint64_t index_mul;              /* 2^(64 - VH_MEMORY_INDEX_BITS - k): the slot of gpa is
+					  * (gpa * index_mul) >> (64 - VH_MEMORY_INDEX_BITS) */
 	struct vh_logger log;            /* copied at build time; its opaque must outlive the table */
 	/* nregions entries sorted by gpa; at least one (zero-sized) entry so the hint is valid */
 	struct vh_memory_region regions[];
@@ -177,7 +200,8 @@ struct vh_memory *vh_memory_ref(struct vh_memory *mem);
  * uses. NULL is allowed. See "Replacing the table under running workers". */
 void vh_memory_unref(struct vh_memory *mem);
 
-/* Out-of-line part of vh_memory_gpa_to_host(): binary search, updates the hint. */
+/* Out-of-line part of vh_memory_gpa_to_host(): the GPA index, then a binary search; updates
+ * the hint. */
 void *vh_memory_gpa_to_host_slow(const struct vh_memory *mem, uint64_t gpa, uint64_t len);
 
 /*
@@ -212,7 +236,8 @@ int vh_memory_uaddr_to_gpa(const struct vh_memory *mem, uint64_t uaddr, uint64_t
 int vh_memory_gpa_to_iov(const struct vh_memory *mem, uint64_t gpa, uint64_t len,
 			 struct iovec *iov, unsigned max_iov);
 
-/* Index of the region holding gpa, or -ENOENT. Binary search, no hint update. */
+/* Index of the region holding gpa, or -ENOENT. The GPA index, then a binary search; no hint
+ * update. */
 int vh_memory_find(const struct vh_memory *mem, uint64_t gpa);
 
 /*

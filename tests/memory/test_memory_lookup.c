@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Lookup correctness: binary search (GPA and front-end address) and the last-hit cache against
- * a linear reference, on random tables of 1..509 regions with random holes, sizes and orders.
+ * Lookup correctness: the GPA index, binary search (GPA and front-end address) and the last-hit
+ * cache against a linear reference, on random tables of 1..509 regions with random holes,
+ * sizes and orders, and on layouts made to hit the index's edge cases.
  * Local tables (no mapping) are enough: only addresses are compared, never dereferenced.
  */
 #include <libvhost/memory.h>
@@ -221,6 +222,195 @@ static void test_random_iov(void)
 	free(r);
 }
 
+/* CHECK with a case label. */
+#define CHECK_M(cond, ...)                  \
+	do {                                \
+		if (!(cond))                \
+			T_FAIL(__VA_ARGS__);  \
+	} while (0)
+
+/* Every non-empty slot of the GPA index is an exact copy of a region of the table. */
+static void check_index_slots(const struct vh_memory *mem)
+{
+	for (unsigned s = 0; s < VH_MEMORY_INDEX_SLOTS; s++) {
+		const struct vh_memory_slot *x = &mem->index[s];
+		const struct vh_memory_region *r;
+
+		if (x->size == 0)
+			continue;
+		CHECK(x->idx < mem->nregions);
+		if (x->idx >= mem->nregions)
+			return;
+		r = &mem->regions[x->idx];
+		CHECK(x->gpa == r->gpa && x->size == r->size && x->host == r->host);
+	}
+}
+
+/* The slot gpa falls into, as the ring layer and the lookups compute it. */
+static const struct vh_memory_slot *slot_of(const struct vh_memory *mem, uint64_t gpa)
+{
+	return &mem->index[(gpa * mem->index_mul) >> (64 - VH_MEMORY_INDEX_BITS)];
+}
+
+/* gpa_to_host, find and gpa_to_iov against the linear reference at the given addresses. */
+static void check_addrs(const struct vh_memory *mem, const struct vh_region *r, unsigned n,
+			const uint64_t *addrs, unsigned na)
+{
+	static const uint64_t lens[] = { 0, 1, 2, 16, 4096, 0x10000, 0xffffffffull };
+
+	for (unsigned i = 0; i < na; i++) {
+		for (unsigned l = 0; l < sizeof(lens) / sizeof(lens[0]); l++) {
+			uint64_t a = addrs[i], len = lens[l];
+			const struct vh_region *ref = ref_find(r, n, a, len, 0);
+			const struct vh_region *r1 = ref_find(r, n, a, 1, 0);
+			void *want = ref ? (uint8_t *)(uintptr_t)ref->userspace_addr +
+						   (a - ref->guest_phys_addr)
+					 : NULL;
+			int idx = vh_memory_find(mem, a);
+
+			CHECK_M(vh_memory_gpa_to_host(mem, a, len) == want, "gpa 0x%llx len %llu",
+				(unsigned long long)a, (unsigned long long)len);
+			if (r1)
+				CHECK_M(idx >= 0 && mem->regions[idx].gpa == r1->guest_phys_addr,
+					"find 0x%llx", (unsigned long long)a);
+			else
+				CHECK_EQ_M(idx, -ENOENT, "find 0x%llx", (unsigned long long)a);
+			if (want && len) {
+				struct iovec iov[2];
+
+				CHECK(vh_memory_gpa_to_iov(mem, a, len, iov, 2) == 1 &&
+				      iov[0].iov_base == want);
+			}
+		}
+	}
+}
+
+/* Addresses around every region edge and every granule edge of the index. */
+static unsigned edge_addrs(const struct vh_memory *mem, uint64_t *a, unsigned max)
+{
+	unsigned k = 0;
+
+	for (unsigned i = 0; i < mem->nregions && k + 6 <= max; i++) {
+		const struct vh_memory_region *x = &mem->regions[i];
+
+		a[k++] = x->gpa;
+		a[k++] = x->gpa - 1;
+		a[k++] = x->gpa + x->size - 1;
+		a[k++] = x->gpa + x->size;
+		a[k++] = x->gpa + x->size / 2;
+		a[k++] = x->gpa + x->size - 16;
+	}
+	if (k + 4 <= max) {
+		a[k++] = 0;
+		a[k++] = UINT64_MAX;
+		a[k++] = UINT64_MAX - 15;
+		a[k++] = 1ull << 63;
+	}
+	return k;
+}
+
+static void index_case(const char *what, struct vh_region *r, unsigned n)
+{
+	struct vh_memory *mem;
+	uint64_t *addrs = calloc(6 * n + 4, sizeof(*addrs));
+	unsigned na;
+
+	for (unsigned i = 0; i < n; i++)
+		r[i].fd = -1;
+	CHECK_EQ_M(vh_memory_new_local(&mem, r, n, NULL), 0, "%s", what);
+	if (t_failures) {
+		free(addrs);
+		return;
+	}
+	check_index_slots(mem);
+	na = edge_addrs(mem, addrs, 6 * n + 4);
+	check_addrs(mem, r, n, addrs, na);
+	vh_memory_unref(mem);
+	free(addrs);
+}
+
+/*
+ * The GPA index: regions whose edges are not on its granule (two regions in one slot), holes,
+ * sizes below a page, GPAs at the top of the address space (spans above 2^62, where slots are
+ * shared by distant granules), and 509 regions (each region must be reachable through the
+ * index alone when regions are granule-aligned: no search).
+ */
+static void test_gpa_index(void)
+{
+	struct vh_region *r = calloc(VH_MEMORY_MAX_REGIONS, sizeof(*r));
+	uint64_t u = 0x100000000000ull;
+	struct vh_memory *mem;
+
+	/* three regions inside one 4 KiB granule and one beyond a hole */
+	r[0] = (struct vh_region){ .guest_phys_addr = 0x10000, .size = 0x100, .userspace_addr = u };
+	r[1] = (struct vh_region){ .guest_phys_addr = 0x10100, .size = 0x80,
+				   .userspace_addr = u + 0x1000 };
+	r[2] = (struct vh_region){ .guest_phys_addr = 0x10200, .size = 0x3e00,
+				   .userspace_addr = u + 0x2000 };
+	r[3] = (struct vh_region){ .guest_phys_addr = 0x90000, .size = 0x1001,
+				   .userspace_addr = u + 0x10000 };
+	index_case("shared granules", r, 4);
+
+	/* the top of the GPA space: a region ending at 2^64 - 1, one at 2^63, one at 0 */
+	r[0] = (struct vh_region){ .guest_phys_addr = 0, .size = 0x200000, .userspace_addr = u };
+	r[1] = (struct vh_region){ .guest_phys_addr = 1ull << 63, .size = 0x3000,
+				   .userspace_addr = u + 0x400000 };
+	r[2] = (struct vh_region){ .guest_phys_addr = UINT64_MAX - 0x1ffe, .size = 0x1ffe,
+				   .userspace_addr = u + 0x800000 };
+	index_case("huge span", r, 3);
+
+	/* a region at the very top alone (span of one granule) */
+	r[0] = (struct vh_region){ .guest_phys_addr = UINT64_MAX - 0xfff, .size = 0xfff,
+				   .userspace_addr = u };
+	index_case("top only", r, 1);
+
+	/* slots shared by granules 2^62 apart: 2^k * 1024 with k = 52 wraps every 2^62 */
+	for (unsigned i = 0; i < 4; i++)
+		r[i] = (struct vh_region){ .guest_phys_addr = (uint64_t)i << 62 | 0x5000,
+					   .size = 0x2000, .userspace_addr = u + i * 0x10000 };
+	index_case("colliding slots", r, 4);
+
+	/* random unaligned layouts of many small regions */
+	for (unsigned round = 0; round < 40; round++) {
+		unsigned n = 1 + (unsigned)rnd_below(VH_MEMORY_MAX_REGIONS);
+		uint64_t g = rnd() & 0x0000ffffffffffffull;
+
+		for (unsigned i = 0; i < n; i++) {
+			uint64_t size = 1 + rnd_below(rnd_below(2) ? 0x800 : 0x40000);
+
+			r[i] = (struct vh_region){ .guest_phys_addr = g, .size = size,
+						   .userspace_addr = u + i * 0x100000ull };
+			g += size + (rnd_below(3) ? 0 : rnd_below(0x10000));
+		}
+		index_case("random unaligned", r, n);
+		if (t_failures)
+			break;
+	}
+
+	/* 509 regions of 2 MiB (as guest memory splits them): each one reached by the index */
+	for (unsigned i = 0; i < VH_MEMORY_MAX_REGIONS; i++)
+		r[i] = (struct vh_region){ .guest_phys_addr = 0x100000000ull + i * 0x200000ull,
+					   .size = 0x200000, .userspace_addr = u + i * 0x200000ull,
+					   .fd = -1 };
+	index_case("509 regions", r, VH_MEMORY_MAX_REGIONS);
+	CHECK_EQ(vh_memory_new_local(&mem, r, VH_MEMORY_MAX_REGIONS, NULL), 0);
+	if (!t_failures) {
+		for (unsigned i = 0; i < VH_MEMORY_MAX_REGIONS; i++) {
+			uint64_t g = r[i].guest_phys_addr;
+			uint64_t probe[3] = { g, g + 0x100000, g + 0x1fffff };
+
+			for (unsigned p = 0; p < 3; p++) {
+				const struct vh_memory_slot *x = slot_of(mem, probe[p]);
+
+				CHECK_M(x->gpa == g && x->size == 0x200000 && x->idx == i,
+					"region %u not in its slot", i);
+			}
+		}
+		vh_memory_unref(mem);
+	}
+	free(r);
+}
+
 /* The hint follows the last hit and never makes a lookup wrong. */
 static void test_hint(void)
 {
@@ -254,6 +444,7 @@ static const struct t_test tests[] = {
 	T_TEST(test_random_tables),
 	T_TEST(test_random_iov),
 	T_TEST(test_hint),
+	T_TEST(test_gpa_index),
 };
 
 T_MAIN(tests)
