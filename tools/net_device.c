@@ -68,11 +68,21 @@ struct ho_rec {
 _Static_assert(sizeof(struct ho_rec) == 16, "records are 16-byte aligned");
 _Static_assert(NET_MAX_FRAME + 2 * sizeof(struct ho_rec) < HO_SIZE / 4, "hand-over too small");
 
+/* Each side works on private positions and publishes them once per batch (one store), so a
+ * frame costs no shared-memory write of its own. The two sides' fields sit on separate cache
+ * lines. */
 struct ho_ring {
 	uint8_t *buf;
-	size_t head;                 /* written by the producer (release), bytes ever produced */
-	size_t tail;                 /* written by the consumer (release) */
-	size_t resv;                 /* producer: where the reserved record starts */
+	/* Producer (TX worker). */
+	_Alignas(64) size_t head;    /* published (release): bytes ever produced */
+	size_t nrec;                 /* published before head: records ever produced */
+	size_t phead, pnrec;         /* committed, published at the next ho_publish */
+	size_t ptail;                /* the tail as last read */
+	size_t resv;                 /* where the reserved record starts */
+	/* Consumer (RX worker). */
+	_Alignas(64) size_t tail;    /* published (release) */
+	size_t ctail, cnrec;         /* consumed, published at the next ho_release */
+	size_t chead;                /* the head as last read */
 };
 
 static size_t ho_rec_size(uint32_t len)
@@ -83,15 +93,17 @@ static size_t ho_rec_size(uint32_t len)
 /* Producer: room for a frame of len bytes, or NULL when full. */
 static uint8_t *ho_reserve(struct ho_ring *h, uint32_t len)
 {
-	size_t head = h->head;
-	size_t tail = __atomic_load_n(&h->tail, __ATOMIC_ACQUIRE);
+	size_t head = h->phead;
 	size_t rec = ho_rec_size(len);
 	size_t pos = head & (HO_SIZE - 1);
 	size_t end = HO_SIZE - pos;
 	size_t need = rec <= end ? rec : end + rec;
 
-	if (HO_SIZE - (head - tail) < need)
-		return NULL;
+	if (HO_SIZE - (head - h->ptail) < need) {
+		h->ptail = __atomic_load_n(&h->tail, __ATOMIC_ACQUIRE);
+		if (HO_SIZE - (head - h->ptail) < need)
+			return NULL;
+	}
 	if (rec > end) {
 		((struct ho_rec *)(void *)(h->buf + pos))->len = HO_WRAP;
 		pos = 0;
@@ -102,40 +114,64 @@ static uint8_t *ho_reserve(struct ho_ring *h, uint32_t len)
 	return h->buf + pos + sizeof(struct ho_rec);
 }
 
+/* Producer: the reserved record is complete (seen by the consumer after ho_publish). */
 static void ho_commit(struct ho_ring *h, uint32_t len)
 {
-	/* Publishes the record (and any wrap marker before it) to the consumer. */
-	__atomic_store_n(&h->head, h->resv + ho_rec_size(len), __ATOMIC_RELEASE);
+	h->phead = h->resv + ho_rec_size(len);
+	h->pnrec++;
 }
 
-/* Consumer: the oldest record, or NULL. */
-static const struct ho_rec *ho_peek(struct ho_ring *h)
+/* Producer: makes the committed records (and any wrap marker) visible. */
+static void ho_publish(struct ho_ring *h)
 {
-	size_t tail = h->tail;
-	size_t head = __atomic_load_n(&h->head, __ATOMIC_ACQUIRE);
+	if (h->phead == h->head)
+		return;
+	__atomic_store_n(&h->nrec, h->pnrec, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->head, h->phead, __ATOMIC_RELEASE);
+}
+
+/* Consumer: the oldest record not consumed yet, or NULL. */
+static const struct ho_rec *ho_next(struct ho_ring *h)
+{
+	size_t tail = h->ctail;
 	const struct ho_rec *r;
 	size_t pos;
 
-	if (tail == head)
-		return NULL;
+	if (tail == h->chead) {
+		h->chead = __atomic_load_n(&h->head, __ATOMIC_ACQUIRE);
+		if (tail == h->chead)
+			return NULL;
+	}
 	pos = tail & (HO_SIZE - 1);
 	r = (const void *)(h->buf + pos);
 	if (r->len == HO_WRAP) {
-		/* The producer commits a marker together with the record after it. */
-		tail += HO_SIZE - pos;
-		__atomic_store_n(&h->tail, tail, __ATOMIC_RELEASE);
-		if (tail == head)
+		/* The producer publishes a marker together with the record after it. */
+		h->ctail = tail + (HO_SIZE - pos);
+		if (h->ctail == h->chead)
 			return NULL;
 		r = (const void *)h->buf;
 	}
 	return r;
 }
 
-static void ho_consume(struct ho_ring *h, const struct ho_rec *r)
+/* Consumer: records published and not consumed yet (at least 1 after ho_next found one; the
+ * count may run ahead of the head read, never behind it). */
+static size_t ho_waiting(struct ho_ring *h)
 {
-	/* seq_cst: the TX side sets tx_blocked and then looks at the tail; we store the tail
-	 * and then look at tx_blocked, so one of us sees the other. */
-	__atomic_store_n(&h->tail, h->tail + ho_rec_size(r->len), __ATOMIC_SEQ_CST);
+	return __atomic_load_n(&h->nrec, __ATOMIC_RELAXED) - h->cnrec;
+}
+
+static void ho_take(struct ho_ring *h, const struct ho_rec *r)
+{
+	h->ctail += ho_rec_size(r->len);
+	h->cnrec++;
+}
+
+/* Consumer: gives the consumed room back to the producer. */
+static void ho_release(struct ho_ring *h)
+{
+	if (h->ctail != h->tail)
+		__atomic_store_n(&h->tail, h->ctail, __ATOMIC_RELEASE);
 }
 
 /* ---- Device state ------------------------------------------------------------------------ */
@@ -239,15 +275,23 @@ static void evt_drain(int fd)
 
 /* ---- Stash and used batch ------------------------------------------------------------------ */
 
+/* i < num: the stash index wraps at most once (ring sizes need not be powers of 2). */
+static unsigned st_idx(const struct net_q *qs, unsigned i)
+{
+	unsigned j = qs->st_head + i;
+
+	return j >= qs->num ? j - qs->num : j;
+}
+
 static struct vh_vq_elem *st_at(struct net_q *qs, unsigned i)
 {
-	return &qs->stash[(qs->st_head + i) % qs->num];
+	return &qs->stash[st_idx(qs, i)];
 }
 
 /* Pops up to max more elements into the stash. Returns the count, 0, or -EIO (broken). */
 static int st_pop(struct net_q *qs, unsigned max)
 {
-	unsigned tail = (qs->st_head + qs->st_n) % qs->num;
+	unsigned tail = st_idx(qs, qs->st_n);
 	unsigned room = qs->num - qs->st_n;
 	unsigned n = max;
 	int r;
@@ -287,7 +331,7 @@ static void st_complete(struct net_q *qs, uint32_t len)
 	qs->full[qs->nused] = len == e->in_len;
 	qs->nused++;
 	qs->st_space -= e->in_len;
-	qs->st_head = (qs->st_head + 1) % qs->num;
+	qs->st_head = st_idx(qs, 1);
 	qs->st_n--;
 }
 
@@ -403,10 +447,22 @@ static int tx_check(const struct net_q *qs, const struct vh_vq_elem *e, struct v
 	    e->out_len - qs->hdr_len > NET_MAX_FRAME)
 		return -1;
 	len = (uint32_t)(e->out_len - qs->hdr_len);
-	memset(h, 0, sizeof(*h));
-	/* Bounded gather-copy: the header may be spread over several descriptors. */
-	if (vh_iov_to_buf(e->iov, e->out_num, 0, h, qs->hdr_len) != qs->hdr_len)
-		return -1;
+	if (e->out_num && e->iov[0].iov_len >= qs->hdr_len) {
+		/* The usual layout: fixed-size copies the compiler expands. */
+		if (qs->hdr_len == sizeof(*h))
+			memcpy(h, e->iov[0].iov_base, sizeof(*h));
+		else
+			memcpy(h, e->iov[0].iov_base, 10);
+	} else {
+		memset(h, 0, sizeof(*h));
+		/* Bounded gather-copy: the header may be spread over several descriptors. */
+		if (vh_iov_to_buf(e->iov, e->out_num, 0, h, qs->hdr_len) != qs->hdr_len)
+			return -1;
+	}
+	h->num_buffers = 0;                         /* RX-only; the tap gets 0 */
+	*frame_len = len;
+	if (__builtin_expect(h->flags == 0 && h->gso_type == HDR_GSO_NONE, 1))
+		return 0;
 	if (h->flags & ~HDR_F_NEEDS_CSUM)           /* DATA_VALID / RSC_INFO are RX-only */
 		return -1;
 	if (h->flags & HDR_F_NEEDS_CSUM) {
@@ -431,8 +487,6 @@ static int tx_check(const struct net_q *qs, const struct vh_vq_elem *e, struct v
 		if ((h->gso_type & HDR_GSO_ECN) && !has(f, NETF_HOST_ECN))
 			return -1;
 	}
-	h->num_buffers = 0;
-	*frame_len = len;
 	return 0;
 }
 
@@ -462,16 +516,80 @@ static int tap_write(struct net_q *qs, const struct vh_vq_elem *e, const struct 
 	return r == (ssize_t)(qs->hdr_len + len) ? 0 : -EIO;
 }
 
+/* Counters of one process call, added to the pair's (atomics) once at its end. */
+struct net_acc {
+	uint64_t frames, bytes, malformed, disabled, no_rx, errors, gso, too_big;
+};
+
+/* Before the completions are published: a driver that sees them sees the counts. */
+static void acc_tx_flush(struct net_pair *p, struct net_acc *a)
+{
+	if (a->frames) {
+		stat_add(&p->st.tx_frames, a->frames);
+		stat_add(&p->st.tx_bytes, a->bytes);
+	}
+	if (a->malformed)
+		stat_add(&p->st.tx_malformed, a->malformed);
+	if (a->disabled)
+		stat_add(&p->st.tx_disabled, a->disabled);
+	if (a->no_rx)
+		stat_add(&p->st.tx_no_rx, a->no_rx);
+	if (a->errors)
+		stat_add(&p->st.tx_errors, a->errors);
+	if (a->gso)
+		stat_add(&p->st.tx_gso, a->gso);
+	memset(a, 0, sizeof(*a));
+}
+
+static void acc_rx_flush(struct net_pair *p, struct net_acc *a)
+{
+	if (a->frames) {
+		stat_add(&p->st.rx_frames, a->frames);
+		stat_add(&p->st.rx_bytes, a->bytes);
+	}
+	if (a->too_big)
+		stat_add(&p->st.rx_too_big, a->too_big);
+	memset(a, 0, sizeof(*a));
+}
+
+/* Echo: the frame of a checked TX element into the hand-over. 0, or -1 when it is full
+ * (TX then waits: tx_blocked is set and RX wakes it once it made room). */
+static int tx_echo_one(struct net_q *qs, const struct vh_vq_elem *e, uint32_t len,
+		       struct net_acc *a)
+{
+	struct net_pair *p = qs->p;
+	uint8_t *dst = ho_reserve(&p->ho, len);
+
+	if (__builtin_expect(!dst, 0)) {
+		/* Full: let RX see (and the counters count) everything first, say so, then look
+		 * again (RX may have made room meanwhile). */
+		acc_tx_flush(p, a);
+		ho_publish(&p->ho);
+		__atomic_store_n(&p->tx_blocked, 1, __ATOMIC_SEQ_CST);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		dst = ho_reserve(&p->ho, len);
+		if (!dst)
+			return -1;
+		__atomic_store_n(&p->tx_blocked, 0, __ATOMIC_RELAXED);
+	}
+	/* One piece (tx_check bounded out_len by the pieces) is one memcpy. */
+	vh_iov_to_buf(e->iov, e->out_num, qs->hdr_len, dst, len);
+	ho_commit(&p->ho, len);
+	return 0;
+}
+
 static void tx_process(struct net_q *qs)
 {
 	struct net_pair *p = qs->p;
 	struct net_dev *d = p->d;
 	int enabled = vh_server_queue_enabled(qs->q);
+	int echo = d->o.mode == NET_MODE_ECHO;
 	unsigned frames = 0, added = 0;
+	struct net_acc a = { 0 };
 	int blocked = 0;
 	/* Echo: frames go to RX only while it is started and enabled (looked up here, not left
 	 * to RX's worker, which may not have run yet after a start or an enable). */
-	int rx_ready = __atomic_load_n(&p->rx_started, __ATOMIC_ACQUIRE) &&
+	int rx_ready = echo && __atomic_load_n(&p->rx_started, __ATOMIC_ACQUIRE) &&
 		       vh_server_queue_enabled(vh_server_get_queue(d->s, 2 * p->idx));
 
 	evt_drain(p->tx_evt);
@@ -494,57 +612,52 @@ static void tx_process(struct net_q *qs)
 		e = st_at(qs, 0);
 		if (!enabled) {
 			/* Started but disabled: consume and drop, no side effects. */
-			stat_add(&p->st.tx_disabled, 1);
+			a.disabled++;
 		} else if (tx_check(qs, e, &h, &len) < 0) {
-			stat_add(&p->st.tx_malformed, 1);
-		} else if (d->o.mode == NET_MODE_TAP) {
+			a.malformed++;
+		} else if (echo) {
+			if (!rx_ready) {
+				a.no_rx++;
+			} else if (tx_echo_one(qs, e, len, &a) < 0) {
+				blocked = 1;
+				break;
+			} else {
+				added++;
+				a.frames++;
+				a.bytes += len;
+			}
+		} else {
 			r = tap_write(qs, e, &h, len);
 			if (r < 0) {
-				stat_add(&p->st.tx_errors, 1);
+				a.errors++;
 				if (!qs->warned++)
 					dlog(d, VH_LOG_WARN, "pair %u: tap write: %s", p->idx,
 					     strerror(-r));
 			} else {
-				stat_add(&p->st.tx_frames, 1);
-				stat_add(&p->st.tx_bytes, len);
+				a.frames++;
+				a.bytes += len;
 				if (h.gso_type != HDR_GSO_NONE)
-					stat_add(&p->st.tx_gso, 1);
+					a.gso++;
 			}
-		} else if (!rx_ready) {
-			stat_add(&p->st.tx_no_rx, 1);
-		} else {
-			uint8_t *dst = ho_reserve(&p->ho, len);
-
-			if (!dst) {
-				/* Full: say so, then look again (RX may have made room meanwhile). */
-				__atomic_store_n(&p->tx_blocked, 1, __ATOMIC_SEQ_CST);
-				__atomic_thread_fence(__ATOMIC_SEQ_CST);
-				dst = ho_reserve(&p->ho, len);
-				if (!dst) {
-					blocked = 1;
-					break;
-				}
-				__atomic_store_n(&p->tx_blocked, 0, __ATOMIC_RELAXED);
-			}
-			vh_iov_to_buf(e->iov, e->out_num, qs->hdr_len, dst, len);
-			ho_commit(&p->ho, len);
-			added++;
-			stat_add(&p->st.tx_frames, 1);
-			stat_add(&p->st.tx_bytes, len);
 		}
 		st_complete(qs, 0);
 		frames++;
 		if (qs->nused >= NET_BATCH) {
-			q_flush(qs);
+			acc_tx_flush(p, &a);
 			if (added) {
+				ho_publish(&p->ho);
 				evt_wake(p->rx_evt);
 				added = 0;
 			}
+			q_flush(qs);
 		}
 	}
-	q_flush(qs);
-	if (added)
+	acc_tx_flush(p, &a);
+	if (added) {
+		ho_publish(&p->ho);
 		evt_wake(p->rx_evt);
+	}
+	q_flush(qs);
 	if (qs->broken)
 		q_broken(qs);
 	else if (frames == NET_BUDGET && !blocked)
@@ -569,10 +682,11 @@ static void rx_drop_bad_heads(struct net_q *qs, size_t min)
 	}
 }
 
-/* Gathers RX buffers for a frame of up to `need` bytes (header included). Returns 1 when the
- * stash can take it (or the whole ring is popped and is all there is), 0 to wait for buffers,
- * -EIO when the ring broke. */
-static int rx_gather(struct net_q *qs, size_t need, int mrg)
+/* Gathers RX buffers for a frame of up to `need` bytes (header included); without MRG_RXBUF
+ * `want` buffers are popped at a time (the frames known to wait, at most NET_BATCH). Returns 1
+ * when the stash can take it (or the whole ring is popped and is all there is), 0 to wait for
+ * buffers, -EIO when the ring broke. */
+static int rx_gather(struct net_q *qs, size_t need, int mrg, unsigned want)
 {
 	size_t first_min = mrg ? qs->hdr_len : qs->hdr_len + NET_MIN_FRAME;
 
@@ -580,7 +694,7 @@ static int rx_gather(struct net_q *qs, size_t need, int mrg)
 		rx_drop_bad_heads(qs, first_min);
 		if (qs->st_n && (!mrg || qs->st_space >= need || qs->st_n == qs->num))
 			return 1;
-		int r = st_pop(qs, mrg ? NET_BATCH : 1);
+		int r = st_pop(qs, mrg ? NET_BATCH : want);
 
 		if (r < 0)
 			return r;
@@ -589,31 +703,41 @@ static int rx_gather(struct net_q *qs, size_t need, int mrg)
 	}
 }
 
-/* Uses the first buffers of the stash for a frame of `total` bytes (header included) already
- * in them; fixes the header (num_buffers, flags). */
-static void rx_complete(struct net_q *qs, uint64_t total, struct vh_net_hdr *h)
+/* The number of stash buffers (from the head) a frame of `total` bytes spans (MRG_RXBUF). */
+static unsigned rx_span(struct net_q *qs, uint64_t total)
 {
 	unsigned k = 0;
-	uint64_t left = total;
 
-	/* Buffers the frame spans (MRG_RXBUF), in stash order. */
-	while (left && k < qs->st_n) {
-		struct vh_vq_elem *e = st_at(qs, k);
+	while (total && k < qs->st_n) {
+		uint64_t l = st_at(qs, k)->in_len;
 
-		left -= e->in_len < left ? e->in_len : left;
+		total -= l < total ? l : total;
 		k++;
 	}
-	if (qs->hdr_len >= sizeof(*h))
-		h->num_buffers = htole16((uint16_t)k);
-	vh_buf_to_iov(st_at(qs, 0)->iov + st_at(qs, 0)->out_num, st_at(qs, 0)->in_num, 0, h,
-		      qs->hdr_len);
-	left = total;
-	for (unsigned i = 0; i < k; i++) {
-		uint64_t take = st_at(qs, 0)->in_len < left ? st_at(qs, 0)->in_len : left;
+	return k;
+}
 
-		left -= take;
+/* Uses the first k buffers of the stash for a frame of `total` bytes (header included) already
+ * in them. */
+static void rx_complete(struct net_q *qs, uint64_t total, unsigned k)
+{
+	for (unsigned i = 0; i < k; i++) {
+		uint64_t l = st_at(qs, 0)->in_len;
+		uint64_t take = l < total ? l : total;
+
+		total -= take;
 		st_complete(qs, (uint32_t)take);
 	}
+}
+
+/* The header of a received frame: ours (echo) or the tap's checked copy, num_buffers set. */
+static void rx_put_hdr(struct net_q *qs, struct vh_net_hdr *h, unsigned k)
+{
+	const struct vh_vq_elem *e = st_at(qs, 0);
+
+	if (qs->hdr_len >= sizeof(*h))
+		h->num_buffers = htole16((uint16_t)k);
+	vh_buf_to_iov(e->iov + e->out_num, e->in_num, 0, h, qs->hdr_len);
 }
 
 static void tap_attach(struct net_q *qs, int on)
@@ -647,7 +771,7 @@ static void rx_tap(struct net_q *qs)
 		ssize_t n;
 		int r;
 
-		r = rx_gather(qs, qs->rx_need, mrg);
+		r = rx_gather(qs, qs->rx_need, mrg, NET_BATCH);
 		if (r <= 0) {
 			/* No buffers: leave frames in the tap; the driver's kick brings us back. */
 			q_watch(qs, -1);
@@ -715,7 +839,12 @@ static void rx_tap(struct net_q *qs)
 				continue;
 			}
 		}
-		rx_complete(qs, (uint64_t)n, &h);
+		{
+			unsigned k = rx_span(qs, (uint64_t)n);
+
+			rx_put_hdr(qs, &h, k);
+			rx_complete(qs, (uint64_t)n, k);
+		}
 		if (h.gso_type != HDR_GSO_NONE)
 			stat_add(&p->st.rx_gso, 1);
 		stat_add(&p->st.rx_frames, 1);
@@ -729,65 +858,111 @@ static void rx_tap(struct net_q *qs)
 	/* Budget used up: the tap is still readable and watched, so we run again. */
 }
 
+/* Echo: one frame of the hand-over into the RX buffers at the head of the stash, which
+ * rx_gather made ready (the head buffer is device-writable and can hold a header and a
+ * minimal frame; with MRG_RXBUF the stash holds `need` bytes unless the ring has less).
+ * Returns 0, or -1 when the frame cannot fit (it is dropped, the buffers stay). */
+static int rx_echo_one(struct net_q *qs, const uint8_t *data, uint32_t len, int mrg)
+{
+	struct vh_vq_elem *e = st_at(qs, 0);
+	unsigned hl = qs->hdr_len;
+	uint64_t need = (uint64_t)hl + len;
+	struct vh_net_hdr h;
+	uint64_t off = 0;
+	unsigned k;
+
+	memset(&h, 0, sizeof(h));
+	if (__builtin_expect(e->in_len >= need, 1)) {
+		/* One buffer (num_buffers 1); one piece is a header store and one memcpy. */
+		const struct iovec *in = e->iov + e->out_num;
+
+		h.num_buffers = htole16(1);
+		if (e->in_num && in->iov_len >= need) {
+			uint8_t *dst = in->iov_base;
+
+			if (hl == sizeof(h))
+				memcpy(dst, &h, sizeof(h));
+			else
+				memcpy(dst, &h, 10);
+			memcpy(dst + hl, data, len);
+		} else {
+			put_stream(in, e->in_num, &h, hl, data, 0, need);
+		}
+		st_complete(qs, (uint32_t)need);
+		return 0;
+	}
+	/* Without MRG_RXBUF the head buffer is kept for the next frame; with it, not even the
+	 * whole ring holds the frame. */
+	if (!mrg || qs->st_space < need)
+		return -1;
+	/* Spread the stream (header, frame) over as many buffers as it needs. */
+	k = rx_span(qs, need);
+	if (hl >= sizeof(h))
+		h.num_buffers = htole16((uint16_t)k);
+	for (unsigned i = 0; i < k; i++) {
+		struct vh_vq_elem *b = st_at(qs, i);
+		uint64_t take = b->in_len < need - off ? b->in_len : need - off;
+
+		put_stream(b->iov + b->out_num, b->in_num, &h, hl, data, (size_t)off, (size_t)take);
+		off += take;
+	}
+	rx_complete(qs, need, k);
+	return 0;
+}
+
 static void rx_echo(struct net_q *qs)
 {
 	struct net_pair *p = qs->p;
+	struct ho_ring *ho = &p->ho;
 	int mrg = has(qs->features, NETF_MRG_RXBUF);
-	unsigned frames = 0, consumed = 0;
+	uint64_t first_min = qs->hdr_len + (mrg ? 0 : NET_MIN_FRAME);
+	unsigned frames = 0;
+	struct net_acc a = { 0 };
 	const struct ho_rec *rec = NULL;
 
 	evt_drain(p->rx_evt);
 	q_watch(qs, p->rx_evt);
-	while (frames < NET_BUDGET && (rec = ho_peek(&p->ho)) != NULL) {
-		const uint8_t *data = (const uint8_t *)(rec + 1);
+	while (frames < NET_BUDGET && (rec = ho_next(ho)) != NULL) {
 		uint64_t need = (uint64_t)qs->hdr_len + rec->len;
-		struct vh_net_hdr h;
-		int r;
+		const struct vh_vq_elem *e = qs->st_n ? st_at(qs, 0) : NULL;
 
-		r = rx_gather(qs, need, mrg);
-		if (r <= 0)
-			break;                  /* frames wait; the driver's kick brings us back */
-		if (mrg ? qs->st_space < need : st_at(qs, 0)->in_len < need) {
-			/* Cannot fit: with MRG_RXBUF not even the whole ring; without it, the head
-			 * buffer (which is kept for the next frame). */
-			stat_add(&p->st.rx_too_big, 1);
-			ho_consume(&p->ho, rec);
-			consumed++;
-			frames++;
-			continue;
+		/* Buffers: the head of the stash when it is usable, else gather (popping as many
+		 * as frames wait). */
+		if (!e || e->out_num || e->in_len < first_min || (mrg && qs->st_space < need)) {
+			size_t w = ho_waiting(ho);
+			unsigned want = w == 0 || w > NET_BATCH ? NET_BATCH : (unsigned)w;
+
+			if (rx_gather(qs, need, mrg, want) <= 0)
+				break;          /* frames wait; the driver's kick brings us back */
 		}
-		memset(&h, 0, sizeof(h));
-		/* Copy the stream (header, frame) over as many buffers as it needs. */
-		{
-			uint64_t off = 0;
-
-			for (unsigned i = 0; off < need; i++) {
-				struct vh_vq_elem *e = st_at(qs, i);
-				uint64_t take = e->in_len < need - off ? e->in_len : need - off;
-
-				put_stream(e->iov + e->out_num, e->in_num, &h, qs->hdr_len, data,
-					   (size_t)off, (size_t)take);
-				off += take;
-			}
+		if (rx_echo_one(qs, (const uint8_t *)(rec + 1), rec->len, mrg) < 0) {
+			a.too_big++;
+		} else {
+			a.frames++;
+			a.bytes += rec->len;
 		}
-		rx_complete(qs, need, &h);
-		stat_add(&p->st.rx_frames, 1);
-		stat_add(&p->st.rx_bytes, rec->len);
-		ho_consume(&p->ho, rec);
-		consumed++;
+		ho_take(ho, rec);
 		frames++;
-		if (qs->nused >= NET_BATCH)
+		if (qs->nused >= NET_BATCH) {
+			acc_rx_flush(p, &a);
 			q_flush(qs);
+			ho_release(ho);
+		}
 	}
+	acc_rx_flush(p, &a);
 	q_flush(qs);
+	ho_release(ho);
 	if (qs->broken)
 		q_broken(qs);
-	if (consumed) {
+	if (frames) {
+		/* TX sets tx_blocked and then reads the tail; we published the tail and now read
+		 * tx_blocked: with the fences on both sides one of us sees the other. */
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
-		if (__atomic_exchange_n(&p->tx_blocked, 0, __ATOMIC_SEQ_CST))
+		if (__atomic_load_n(&p->tx_blocked, __ATOMIC_RELAXED) &&
+		    __atomic_exchange_n(&p->tx_blocked, 0, __ATOMIC_SEQ_CST))
 			evt_wake(p->tx_evt);
 	}
-	if (frames == NET_BUDGET && ho_peek(&p->ho))
+	if (frames == NET_BUDGET && ho_next(ho))
 		evt_wake(p->rx_evt);
 }
 
@@ -928,10 +1103,11 @@ static void op_queue_stop(void *opaque, struct vh_server_queue *q)
 		/* The RX worker has left: this thread is the only consumer now. */
 		const struct ho_rec *r;
 
-		while ((r = ho_peek(&p->ho)) != NULL) {
-			ho_consume(&p->ho, r);
+		while ((r = ho_next(&p->ho)) != NULL) {
+			ho_take(&p->ho, r);
 			flushed++;
 		}
+		ho_release(&p->ho);
 		if (__atomic_exchange_n(&p->tx_blocked, 0, __ATOMIC_SEQ_CST))
 			evt_wake(p->tx_evt);
 	}
