@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/uio.h>
 
 #include <libvhost/ring.h>
@@ -152,11 +153,125 @@ struct blk_parsed {
  * or the status to complete it with at once (IOERR: malformed, out of range, a write to a
  * read-only disk; UNSUPP: unknown type or flags). p->status is set whenever the chain has a
  * writable byte, also on failure. The element's iovecs are trimmed only on BLK_S_OK.
+ *
+ * blk_req_parse() is the inline fast path for the layout guests use: the whole header in the
+ * first readable piece, a non-empty last writable piece, a valid IN or OUT. Anything else, and
+ * every failure, goes to blk_req_parse_slow(), the general parser, which reads the request
+ * afresh and gives the same result for any layout (so the fast path never decides a status
+ * other than OK).
  */
-unsigned blk_req_parse(struct vh_vq_elem *elem, const struct blk_geometry *g,
-		       struct blk_parsed *p);
+unsigned blk_req_parse_slow(struct vh_vq_elem *elem, const struct blk_geometry *g,
+			    struct blk_parsed *p);
+/* Undoes the trimming (blk_req_restore()'s out-of-line part). */
+void blk_req_restore_slow(struct blk_parsed *p);
+
+/* What the fast path learns from a request of the usual layout. */
+struct blk_fast {
+	uint32_t type;           /* BLK_T_IN or BLK_T_OUT */
+	uint64_t sector;
+	uint64_t len;            /* data bytes: whole sectors, inside the disk */
+	uint8_t *status;         /* the last byte of the last writable piece */
+};
+
+/*
+ * 1 if e is a valid IN or OUT whose header lies wholly in the first readable piece and whose
+ * last writable piece is not empty; f then says what it asks. 0 for anything else (another
+ * layout, type or any error): blk_req_parse_slow() decides those. Touches nothing.
+ */
+static inline int blk_req_fast(const struct vh_vq_elem *e, const struct blk_geometry *g,
+			       struct blk_fast *f)
+{
+	const struct iovec *iov = e->iov, *last;
+	uint32_t type;
+	uint64_t sector, len;
+
+	if (__builtin_expect(e->out_num == 0 || e->in_num == 0 ||
+			     iov[0].iov_len < sizeof(struct blk_outhdr), 0))
+		return 0;
+	last = &iov[e->out_num + e->in_num - 1];
+	if (__builtin_expect(last->iov_len == 0, 0))
+		return 0;
+	memcpy(&type, (const uint8_t *)iov[0].iov_base + offsetof(struct blk_outhdr, type),
+	       sizeof(type));
+	memcpy(&sector, (const uint8_t *)iov[0].iov_base + offsetof(struct blk_outhdr, sector),
+	       sizeof(sector));
+	/* The guest may rewrite the header meanwhile: decide on one read of it, held in
+	 * registers, never on a second load from guest memory. */
+	__asm__("" : "+r"(type), "+r"(sector));
+	if (type == BLK_T_IN)
+		len = e->in_len - 1;
+	else if (type == BLK_T_OUT && !g->read_only)
+		len = e->out_len - sizeof(struct blk_outhdr);
+	else
+		return 0;
+	if (__builtin_expect((len & (BLK_SECTOR - 1)) != 0 || sector > g->capacity ||
+			     (len >> BLK_SECTOR_SHIFT) > g->capacity - sector, 0))
+		return 0;
+	f->type = type;
+	f->sector = sector;
+	f->len = len;
+	f->status = (uint8_t *)last->iov_base + last->iov_len - 1;
+	return 1;
+}
+
+/* Fills p for a request blk_req_fast() accepted as f: the data pieces, trimmed in place where
+ * the header or the status shares a piece with data. */
+static inline void blk_req_fast_fill(struct vh_vq_elem *e, const struct blk_fast *f,
+				     struct blk_parsed *p)
+{
+	struct iovec *iov = e->iov;
+
+	p->type = f->type;
+	p->sector = f->sector;
+	p->status = f->status;
+	p->data_len = f->len;
+	p->nranges = 0;
+	p->trim_first = NULL;
+	p->trim_last = NULL;
+	if (f->type == BLK_T_IN) {
+		struct iovec *last = &iov[e->out_num + e->in_num - 1];
+
+		/* Data: the writable pieces without the status byte. */
+		p->data = &iov[e->out_num];
+		p->ndata = e->in_num - 1;
+		if (last->iov_len != 1) {
+			p->trim_last = last;
+			p->saved_last = *last;
+			last->iov_len--;
+			p->ndata++;
+		}
+	} else if (iov[0].iov_len == sizeof(struct blk_outhdr)) {
+		/* Data: the readable pieces after the header's own. */
+		p->data = &iov[1];
+		p->ndata = e->out_num - 1;
+	} else {
+		/* The data starts in the header's piece. */
+		p->trim_first = &iov[0];
+		p->saved_first = iov[0];
+		iov[0].iov_base = (uint8_t *)iov[0].iov_base + sizeof(struct blk_outhdr);
+		iov[0].iov_len -= sizeof(struct blk_outhdr);
+		p->data = iov;
+		p->ndata = e->out_num;
+	}
+}
+
+static inline unsigned blk_req_parse(struct vh_vq_elem *e, const struct blk_geometry *g,
+				     struct blk_parsed *p)
+{
+	struct blk_fast f;
+
+	if (__builtin_expect(!blk_req_fast(e, g, &f), 0))
+		return blk_req_parse_slow(e, g, p);
+	blk_req_fast_fill(e, &f, p);
+	return BLK_S_OK;
+}
+
 /* Undoes the in-place trimming of blk_req_parse(). */
-void blk_req_restore(struct blk_parsed *p);
+static inline void blk_req_restore(struct blk_parsed *p)
+{
+	if (__builtin_expect(p->trim_first != NULL || p->trim_last != NULL, 0))
+		blk_req_restore_slow(p);
+}
 
 /* ---- Device and queues (blk_io.c) ------------------------------------------------------- */
 
@@ -175,6 +290,8 @@ struct blk_dev {
 	int read_only;
 	int null_io;             /* --null: complete without touching any backing store */
 	int use_uring;           /* 0: synchronous preadv/pwritev on the worker */
+	int busy_poll;           /* the server busy-polls queues (--poll-us): `process` is
+				  * called again soon after it found work */
 	_Atomic int writeback;   /* config writeback byte: 0 = writes are made durable first */
 	_Atomic int no_zero_range; /* fallocate ZERO_RANGE refused once: go straight to fallback */
 	struct blk_geometry geo;

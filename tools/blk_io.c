@@ -33,6 +33,8 @@
 #include "common/devserver.h"
 
 #define BLK_POP_BATCH 32u
+/* Request types counted in the statistics: IN, OUT, FLUSH, GET_ID, DISCARD, WRITE_ZEROES. */
+#define BLK_NTYPES 6u
 #define BLK_CQE_BATCH 64u
 #define BLK_URING_MAX_ENTRIES 1024u
 /* How long a stopping queue waits for the kernel to finish a request before giving up. */
@@ -40,9 +42,12 @@
 
 #define ST_ADD(dev, f, n) atomic_fetch_add_explicit(&(dev)->st.f, (n), memory_order_relaxed)
 
+/* A request in flight (operations in io_uring or run one by one), or, while free, the place a
+ * popped request is parsed into: one that completes at once never takes the slot. */
 struct blk_req {
-	struct vh_vq_elem elem;
+	struct vh_vq_elem elem;  /* copied from the pop array only when the request stays */
 	struct blk_parsed p;
+	uint32_t idx;            /* this slot's index in reqs[] */
 	uint8_t status;
 	uint8_t wz_fallback;     /* per range: ZERO_RANGE/PUNCH_HOLE was refused */
 	uint16_t pending;        /* io_uring operations not completed yet */
@@ -61,6 +66,12 @@ struct blk_queue {
 	int have_ring;
 	int efd;
 	unsigned io_reqs;         /* requests with operations in io_uring */
+	/* Requests counted by type during one `process`, added to the device's statistics at
+	 * its end (one atomic add per type and call, not per request). */
+	uint32_t counts[BLK_NTYPES];
+	/* Pop destination, reused as it is across calls (the server re-points the iovec storage
+	 * of its own it finds there: nothing to clear). */
+	struct vh_vq_elem elems[BLK_POP_BATCH];
 };
 
 /* ---- Synchronous operations (the fallback engine, and fallbacks of the async one) ---------- */
@@ -211,28 +222,35 @@ static void flush_done(struct blk_queue *bq)
 	bq->ndone = 0;
 }
 
-static void req_finish(struct blk_queue *bq, struct blk_req *r)
+/* Writes the status byte, puts the pieces back, queues the used entry of e (parsed into p). */
+static void req_done(struct blk_queue *bq, const struct vh_vq_elem *e, struct blk_parsed *p,
+		     unsigned status)
 {
-	struct blk_dev *dev = bq->dev;
 	uint32_t len = 0;
 
-	if (r->p.status) {
-		*r->p.status = r->status;
+	if (p->status) {
+		*p->status = (uint8_t)status;
 		/* The whole writable part counts as written: the status byte is its last byte, and
 		 * dirty logging covers the first `len` bytes. */
-		len = r->elem.in_len > UINT32_MAX ? UINT32_MAX : (uint32_t)r->elem.in_len;
+		len = e->in_len > UINT32_MAX ? UINT32_MAX : (uint32_t)e->in_len;
 	}
-	blk_req_restore(&r->p);
-	if (r->status == BLK_S_IOERR)
-		ST_ADD(dev, ioerr, 1);
-	else if (r->status == BLK_S_UNSUPP)
-		ST_ADD(dev, unsupp, 1);
+	blk_req_restore(p);
+	if (status == BLK_S_IOERR)
+		ST_ADD(bq->dev, ioerr, 1);
+	else if (status == BLK_S_UNSUPP)
+		ST_ADD(bq->dev, unsupp, 1);
 	if (bq->ndone == bq->nreq)
 		flush_done(bq);
-	bq->done[bq->ndone].id = r->elem.id;
+	bq->done[bq->ndone].id = e->id;
 	bq->done[bq->ndone].len = len;
 	bq->ndone++;
-	bq->free_list[bq->nfree++] = (uint32_t)(r - bq->reqs);
+}
+
+/* Completes a request that took its slot, and frees the slot. */
+static void req_finish(struct blk_queue *bq, struct blk_req *r)
+{
+	req_done(bq, &r->elem, &r->p, r->status);
+	bq->free_list[bq->nfree++] = r->idx;
 }
 
 static void set_error(struct blk_req *r, int err)
@@ -368,33 +386,94 @@ static void op_sync(struct blk_queue *bq, struct blk_req *r, unsigned ri)
 	op_done(bq, r, ri, res);
 }
 
-static void count_request(struct blk_dev *dev, uint32_t type)
+static void count_request(struct blk_queue *bq, uint32_t type)
 {
 	switch (type) {
-	case BLK_T_IN: ST_ADD(dev, reads, 1); break;
-	case BLK_T_OUT: ST_ADD(dev, writes, 1); break;
-	case BLK_T_FLUSH: ST_ADD(dev, flushes, 1); break;
-	case BLK_T_GET_ID: ST_ADD(dev, get_ids, 1); break;
-	case BLK_T_DISCARD: ST_ADD(dev, discards, 1); break;
-	case BLK_T_WRITE_ZEROES: ST_ADD(dev, write_zeroes, 1); break;
+	case BLK_T_IN: bq->counts[0]++; break;
+	case BLK_T_OUT: bq->counts[1]++; break;
+	case BLK_T_FLUSH: bq->counts[2]++; break;
+	case BLK_T_GET_ID: bq->counts[3]++; break;
+	case BLK_T_DISCARD: bq->counts[4]++; break;
+	case BLK_T_WRITE_ZEROES: bq->counts[5]++; break;
 	default: break;
 	}
 }
 
-static void req_start(struct blk_queue *bq, struct blk_req *r)
+static void flush_counts(struct blk_queue *bq)
+{
+	struct blk_dev *dev = bq->dev;
+	_Atomic uint64_t *const st[BLK_NTYPES] = {
+		&dev->st.reads, &dev->st.writes, &dev->st.flushes, &dev->st.get_ids,
+		&dev->st.discards, &dev->st.write_zeroes,
+	};
+
+	for (unsigned i = 0; i < BLK_NTYPES; i++) {
+		if (bq->counts[i]) {
+			atomic_fetch_add_explicit(st[i], bq->counts[i], memory_order_relaxed);
+			bq->counts[i] = 0;
+		}
+	}
+}
+
+/* Queues the used entry of a request whose status byte is written. */
+static inline __attribute__((always_inline)) void used_add(struct blk_queue *bq,
+							   const struct vh_vq_elem *e)
+{
+	/* The whole writable part counts as written: the status byte is its last byte, and
+	 * dirty logging covers the first `len` bytes. */
+	uint32_t len = e->in_len > UINT32_MAX ? UINT32_MAX : (uint32_t)e->in_len;
+
+	if (__builtin_expect(bq->ndone == bq->nreq, 0))
+		flush_done(bq);
+	bq->done[bq->ndone].id = e->id;
+	bq->done[bq->ndone].len = len;
+	bq->ndone++;
+}
+
+/* Submits or runs the operations of request r, which has taken its slot. */
+static void req_submit(struct blk_queue *bq, struct blk_req *r, unsigned nops)
+{
+	struct blk_dev *dev = bq->dev;
+
+	r->status = BLK_S_OK;
+	r->pending = 0;
+	/* A block device's discard is an ioctl, which io_uring cannot run here. */
+	if (r->p.type == BLK_T_DISCARD && dev->is_blockdev) {
+		for (unsigned i = 0; i < nops; i++)
+			op_sync(bq, r, i);
+		nops = 0;
+	}
+	for (unsigned i = 0; i < nops; i++) {
+		if (!bq->have_ring || op_submit(bq, r, i) < 0)
+			op_sync(bq, r, i);
+	}
+	if (r->pending == 0)
+		req_finish(bq, r);
+}
+
+/* Takes slot r (the first free one) for e, in flight until its operations end. */
+static void req_take(struct blk_queue *bq, struct blk_req *r, const struct vh_vq_elem *e,
+		     unsigned nops)
+{
+	bq->nfree--;
+	r->elem = *e;
+	req_submit(bq, r, nops);
+}
+
+/* Any request the fast path did not take: the general parse, every type and error. */
+static __attribute__((noinline)) void req_start_slow(struct blk_queue *bq, struct blk_req *r,
+						     struct vh_vq_elem *e)
 {
 	struct blk_dev *dev = bq->dev;
 	struct blk_parsed *p = &r->p;
-	unsigned nops;
+	unsigned nops, status = blk_req_parse_slow(e, &dev->geo, p);
 
-	r->pending = 0;
-	r->status = (uint8_t)blk_req_parse(&r->elem, &dev->geo, p);
-	count_request(dev, p->type);
-	if (r->status != BLK_S_OK) {
+	count_request(bq, p->type);
+	if (status != BLK_S_OK) {
 		if (!p->status)
 			vhd_log(VH_LOG_DEBUG, "queue %u: request without a status byte",
 				vh_server_queue_index(bq->q));
-		req_finish(bq, r);
+		req_done(bq, e, p, status);
 		return;
 	}
 	switch (p->type) {
@@ -402,7 +481,7 @@ static void req_start(struct blk_queue *bq, struct blk_req *r)
 		uint64_t n = p->data_len < BLK_ID_BYTES ? p->data_len : BLK_ID_BYTES;
 
 		blk_buf_to_iov(p->data, p->ndata, 0, dev->serial, (size_t)n);
-		req_finish(bq, r);
+		req_done(bq, e, p, BLK_S_OK);
 		return;
 	}
 	case BLK_T_IN:
@@ -416,20 +495,38 @@ static void req_start(struct blk_queue *bq, struct blk_req *r)
 		nops = p->nranges;
 		break;
 	}
-	if (dev->null_io)
-		nops = 0;
-	/* A block device's discard is an ioctl, which io_uring cannot run here. */
-	if (p->type == BLK_T_DISCARD && dev->is_blockdev) {
-		for (unsigned i = 0; i < nops; i++)
-			op_sync(bq, r, i);
-		nops = 0;
+	if (dev->null_io || nops == 0) {
+		req_done(bq, e, p, BLK_S_OK);
+		return;
 	}
-	for (unsigned i = 0; i < nops; i++) {
-		if (!bq->have_ring || op_submit(bq, r, i) < 0)
-			op_sync(bq, r, i);
+	req_take(bq, r, e, nops);
+}
+
+/*
+ * Starts the popped request e; bq->nfree > 0 and r is the first free slot. A request that
+ * completes at once (--null, no data, any failure) never takes the slot. The usual IN / OUT
+ * is decided here without the general parser; with no I/O to do, its pieces are not even
+ * split into data and status (nothing reads them).
+ */
+static inline __attribute__((always_inline)) void req_start(struct blk_queue *bq,
+							    struct blk_req *r,
+							    struct vh_vq_elem *e)
+{
+	struct blk_dev *dev = bq->dev;
+	struct blk_fast f;
+
+	if (__builtin_expect(!blk_req_fast(e, &dev->geo, &f), 0)) {
+		req_start_slow(bq, r, e);
+		return;
 	}
-	if (r->pending == 0)
-		req_finish(bq, r);
+	bq->counts[f.type]++;  /* IN and OUT are counts[0] and [1] */
+	if (dev->null_io || f.len == 0) {
+		*f.status = BLK_S_OK;
+		used_add(bq, e);
+		return;
+	}
+	blk_req_fast_fill(e, &f, &r->p);
+	req_take(bq, r, e, 1);
 }
 
 static void reap(struct blk_queue *bq)
@@ -472,7 +569,8 @@ static void note_inflight(struct blk_dev *dev, uint64_t n)
 void blk_process(void *opaque, struct vh_server_queue *q)
 {
 	struct blk_queue *bq = vh_server_queue_get_priv(q);
-	struct vh_vq_elem elems[BLK_POP_BATCH];
+	struct vh_vq_elem *elems;
+	int popped = 0;
 
 	(void)opaque;
 	if (!bq)
@@ -487,22 +585,30 @@ void blk_process(void *opaque, struct vh_server_queue *q)
 	}
 	if (bq->have_ring)
 		reap(bq);
+	elems = bq->elems;
 	/* A disabled queue is left alone: its requests wait until it is enabled. */
 	while (bq->nfree && vh_server_queue_enabled(q)) {
-		unsigned max = bq->nfree < BLK_POP_BATCH ? bq->nfree : BLK_POP_BATCH;
-		int n;
+		unsigned nfree = bq->nfree, max = nfree < BLK_POP_BATCH ? nfree : BLK_POP_BATCH;
+		struct blk_req *slot = &bq->reqs[bq->free_list[nfree - 1]];
+		int n = vh_server_queue_pop(q, elems, max);
 
-		memset(elems, 0, sizeof(elems[0]) * max);
-		n = vh_server_queue_pop(q, elems, max);
 		if (n <= 0)
 			break;
+		popped = 1;
 		for (int i = 0; i < n; i++) {
-			struct blk_req *r = &bq->reqs[bq->free_list[--bq->nfree]];
-
-			r->elem = elems[i];
-			req_start(bq, r);
+			req_start(bq, slot, &elems[i]);
+			if (__builtin_expect(bq->nfree != nfree, 0)) {
+				/* the request took the slot: the next free one */
+				nfree = bq->nfree;
+				slot = nfree ? &bq->reqs[bq->free_list[nfree - 1]] : NULL;
+			}
 		}
 		note_inflight(bq->dev, bq->nreq - bq->nfree);
+		/* A short batch emptied the ring. Polling, the worker calls again soon and that
+		 * call's empty pop re-arms the kick before the worker sleeps; with kicks only,
+		 * pop until the ring says empty (that pop re-arms it). */
+		if ((unsigned)n < max && bq->dev->busy_poll)
+			break;
 	}
 	if (bq->have_ring && io_uring_sq_ready(&bq->ring)) {
 		int r = io_uring_submit(&bq->ring);
@@ -513,6 +619,8 @@ void blk_process(void *opaque, struct vh_server_queue *q)
 				strerror(-r));
 	}
 	flush_done(bq);
+	if (popped)
+		flush_counts(bq);
 	bq->in_process = 0;
 }
 
@@ -559,8 +667,10 @@ int blk_queue_start(void *opaque, struct vh_server_queue *q)
 		queue_free(bq);
 		return -ENOMEM;
 	}
-	for (unsigned i = 0; i < n; i++)
+	for (unsigned i = 0; i < n; i++) {
 		bq->free_list[i] = n - 1 - i;
+		bq->reqs[i].idx = i;
+	}
 	bq->nfree = n;
 
 	if (dev->use_uring && !dev->null_io) {

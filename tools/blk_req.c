@@ -115,7 +115,8 @@ static unsigned parse_ranges(struct vh_vq_elem *e, const struct blk_geometry *g,
 	return BLK_S_OK;
 }
 
-unsigned blk_req_parse(struct vh_vq_elem *e, const struct blk_geometry *g, struct blk_parsed *p)
+unsigned blk_req_parse_slow(struct vh_vq_elem *e, const struct blk_geometry *g,
+			    struct blk_parsed *p)
 {
 	struct blk_outhdr h;
 	struct iovec *last;
@@ -171,7 +172,7 @@ unsigned blk_req_parse(struct vh_vq_elem *e, const struct blk_geometry *g, struc
 	}
 }
 
-void blk_req_restore(struct blk_parsed *p)
+void blk_req_restore_slow(struct blk_parsed *p)
 {
 	if (p->trim_first) {
 		*p->trim_first = p->saved_first;

@@ -325,6 +325,7 @@ int main(int argc, char **argv)
 	dev.read_only = o.read_only;
 	dev.null_io = o.null_io;
 	dev.use_uring = !o.sync_io;
+	dev.busy_poll = c.poll_us > 0;
 	dev.num_queues = o.num_queues;
 	dev.queue_size = o.queue_size;
 	atomic_store(&dev.writeback, !o.writethrough);

@@ -3,7 +3,9 @@
  * tools/vhost-user-blk driven request by request through the library's driver side (raw
  * descriptor chains over a real vhost-user connection), so every request shape a guest may
  * build is checked against the status byte, the used length and the image file:
- *   - header, data and status split over descriptors or sharing them (ANY_LAYOUT);
+ *   - header, data and status split over descriptors or sharing them (ANY_LAYOUT), on both
+ *     sides of the server's fast path (header whole in the first piece, status alone or
+ *     sharing the data's piece), with a file and with --null;
  *   - unknown types (UNSUPP), short headers, lengths that are not whole sectors, sectors at,
  *     past and far past the capacity, a chain without a writable byte (IOERR, or length 0);
  *   - GET_ID (full and short buffers), FLUSH, DISCARD and WRITE_ZEROES with several ranges
@@ -367,6 +369,141 @@ static void t_layouts(void)
 	srv_stop(&s);
 }
 
+/*
+ * Lays the bytes src[0..len) over pieces of the given lengths at separate places of the area
+ * from *at on (each piece 64 bytes after the previous one's end), appending them to pc.
+ */
+static unsigned scatter(struct cli *c, struct piece *pc, unsigned k, uint32_t *at,
+			const uint8_t *src, const uint32_t *lens, unsigned n)
+{
+	uint32_t done = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		pc[k].off = *at;
+		pc[k].len = lens[i];
+		if (src)
+			memcpy(c->area + *at, src + done, lens[i]);
+		else
+			memset(c->area + *at, 0x5a, lens[i]);
+		done += lens[i];
+		*at += lens[i] + 64;
+		k++;
+	}
+	return k;
+}
+
+/* Request layouts at the boundary of the server's fast path (the header whole in the first
+ * piece, the status byte last in the last piece): readable then writable piece lengths. */
+struct shape {
+	unsigned nr, nw;
+	uint32_t r[4], w[4];
+};
+
+/* IN: header (16, maybe with 8 spare readable bytes), 2048 data bytes and the status. */
+static const struct shape in_shapes[] = {
+	{ 1, 2, { 16 }, { 2048, 1 } },          /* the usual: status alone */
+	{ 1, 1, { 16 }, { 2049 } },             /* status shares the data's piece */
+	{ 1, 3, { 16 }, { 1024, 1024, 1 } },
+	{ 1, 2, { 16 }, { 1024, 1025 } },
+	{ 1, 2, { 16 }, { 2047, 2 } },          /* status and a data byte share a piece */
+	{ 1, 2, { 16 }, { 1, 2048 } },
+	{ 1, 2, { 24 }, { 2048, 1 } },          /* spare readable bytes after the header */
+	{ 2, 2, { 8, 8 }, { 2048, 1 } },        /* header split */
+	{ 2, 1, { 15, 1 }, { 2049 } },
+	{ 2, 2, { 1, 15 }, { 2048, 1 } },
+	{ 3, 2, { 4, 4, 8 }, { 1000, 1049 } },
+};
+
+/* OUT: header, 2048 data bytes (some maybe in the header's piece), status (maybe after
+ * spare writable bytes). */
+static const struct shape out_shapes[] = {
+	{ 2, 1, { 16, 2048 }, { 1 } },          /* the usual */
+	{ 3, 1, { 16, 1024, 1024 }, { 1 } },
+	{ 1, 1, { 2064 }, { 1 } },              /* header and data share a piece */
+	{ 2, 1, { 17, 2047 }, { 1 } },          /* one data byte in the header's piece */
+	{ 2, 1, { 528, 1536 }, { 1 } },
+	{ 3, 1, { 8, 8, 2048 }, { 1 } },        /* header split */
+	{ 2, 1, { 15, 2049 }, { 1 } },          /* ...its last byte with the data */
+	{ 2, 1, { 8, 2056 }, { 1 } },
+	{ 2, 2, { 16, 2048 }, { 3, 1 } },       /* status after spare writable bytes */
+	{ 2, 1, { 16, 2048 }, { 4 } },
+};
+
+/*
+ * Every shape of in_shapes / out_shapes at a different sector: the status byte, the used
+ * length (the whole writable part), the bytes read against the image, the bytes written in
+ * the image, and that nothing before the status byte in its piece was overwritten. With
+ * --null (null_disk) the data is neither read nor written: only status, length and the bytes
+ * beside the status are checked.
+ */
+static void boundary_shapes(struct srv *s, struct cli *c, int null_disk, uint64_t cap)
+{
+	uint8_t src[2048 + 24], got[2048 + 8];
+
+	for (unsigned set = 0; set < 2; set++) {
+		const struct shape *sh = set ? out_shapes : in_shapes;
+		unsigned nsh = set ? sizeof(out_shapes) / sizeof(out_shapes[0])
+				   : sizeof(in_shapes) / sizeof(in_shapes[0]);
+
+		for (unsigned i = 0; i < nsh; i++) {
+			struct piece pc[8];
+			struct hdr h = { set ? T_OUT : T_IN, 0, (cap - 64) - 8 * (set * 16 + i) };
+			uint32_t at = 256 * 1024, in_len = 0, used = 0;
+			unsigned k, last;
+			uint8_t before;
+
+			memcpy(src, &h, sizeof(h));
+			p_fill(src + 16, sizeof(src) - 16, 40 + set * 16 + i);
+			k = scatter(c, pc, 0, &at, src, sh[i].r, sh[i].nr);
+			k = scatter(c, pc, k, &at, NULL, sh[i].w, sh[i].nw);
+			last = k - 1;
+			for (unsigned j = 0; j < sh[i].nw; j++)
+				in_len += sh[i].w[j];
+			before = pc[last].len > 1 ? c->area[pc[last].off + pc[last].len - 2] : 0;
+			CHECK_EQ_M(xfer(c, 0, pc, sh[i].nr, sh[i].nw, &used), S_OK, "%s shape %u",
+				   set ? "OUT" : "IN", i);
+			CHECK_EQ_M(used, in_len, "%s shape %u", set ? "OUT" : "IN", i);
+			if (pc[last].len > 1 && (set || null_disk))
+				CHECK_EQ_M(c->area[pc[last].off + pc[last].len - 2], before,
+					   "%s shape %u: the byte before the status", set ? "OUT" : "IN",
+					   i);
+			if (null_disk)
+				continue;
+			if (!set) {
+				/* Gather the writable part: 2048 data bytes, then the status. */
+				uint32_t n = 0;
+
+				for (unsigned j = sh[i].nr; j <= last; j++) {
+					memcpy(got + n, c->area + pc[j].off, pc[j].len);
+					n += pc[j].len;
+				}
+				CHECK_EQ(n, 2049);
+				if (memcmp(got, model + h.sector * 512, 2048))
+					T_FAIL("IN shape %u: the data read differs from the image", i);
+			} else {
+				memcpy(model + h.sector * 512, src + 16, 2048);
+			}
+		}
+	}
+	if (!null_disk)
+		check_image(s, 0, IMG_SIZE, "after the boundary shapes");
+}
+
+static void t_boundary(void)
+{
+	struct srv s = { 0 };
+	struct cli c = { 0 };
+
+	if (srv_start(&s, "boundary", NULL) || cli_open(&c, s.sock, 1)) {
+		p_stop(&s.p);
+		return;
+	}
+	boundary_shapes(&s, &c, 0, CAP);
+	CHECK_EQ(vh_driver_error(c.drv), 0);
+	cli_close(&c);
+	srv_stop(&s);
+}
+
 static void wz_or_discard(struct cli *c, uint32_t type, const struct range *r, unsigned n,
 			  int want)
 {
@@ -577,6 +714,9 @@ static void t_null(void)
 	put_hdr(&c, 0, T_IN, 2041);
 	CHECK_EQ(xfer(&c, 0, (struct piece[]){ { 0, 16 }, { DATA_OFF, 4097 } }, 1, 1, NULL),
 		 S_IOERR);
+	/* The null disk's own shortcut (no I/O: the pieces are never split into data and
+	 * status) on every shape, in the usual layout and beside it. */
+	boundary_shapes(&s, &c, 1, cap);
 	cli_close(&c);
 	srv_stop(&s);
 }
@@ -811,6 +951,7 @@ static void run_all(void (*fn)(void))
 }
 
 static void t_layouts_both(void) { run_all(t_layouts); }
+static void t_boundary_both(void) { run_all(t_boundary); }
 static void t_discard_write_zeroes_both(void) { run_all(t_discard_write_zeroes); }
 static void t_many_in_flight_both(void) { run_all(t_many_in_flight); }
 static void t_read_only_both(void) { run_all(t_read_only); }
@@ -819,6 +960,7 @@ int main(int argc, char **argv)
 {
 	static const struct t_test tests[] = {
 		{ "layouts", t_layouts_both },
+		{ "boundary", t_boundary_both },
 		{ "discard_write_zeroes", t_discard_write_zeroes_both },
 		{ "many_in_flight", t_many_in_flight_both },
 		{ "stop_under_load", t_stop_under_load },
