@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The device side's translation caches (the batch's cached region and the ring's region
- * cache) against the table itself: guest memory of 3 to 509 regions, small (several per
+ * The device side's translations (the batch's cached region and the memory table's GPA
+ * index) against the table itself: guest memory of 3 to 509 regions, small (several per
  * 2 MiB) and large, with and without GPA holes; requests of 1 to 3 segments spread over random
  * regions, some crossing from one region into the next. Every element's iovecs must equal
  * what vh_memory_gpa_to_iov() gives for its segments, and the bytes must go both ways.
