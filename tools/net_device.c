@@ -275,41 +275,35 @@ static void evt_drain(int fd)
 
 /* ---- Stash and used batch ------------------------------------------------------------------ */
 
-/* i < num: the stash index wraps at most once (ring sizes need not be powers of 2). */
-static unsigned st_idx(const struct net_q *qs, unsigned i)
-{
-	unsigned j = qs->st_head + i;
-
-	return j >= qs->num ? j - qs->num : j;
-}
-
+/* The stash is a plain array: elements [st_head, st_head + st_n) wait, in ring order. It is
+ * refilled from index 0 once empty, and moved down when a pop needs the room at its end. */
 static struct vh_vq_elem *st_at(struct net_q *qs, unsigned i)
 {
-	return &qs->stash[st_idx(qs, i)];
+	return &qs->stash[qs->st_head + i];
 }
 
 /* Pops up to max more elements into the stash. Returns the count, 0, or -EIO (broken). */
 static int st_pop(struct net_q *qs, unsigned max)
 {
-	unsigned tail = st_idx(qs, qs->st_n);
 	unsigned room = qs->num - qs->st_n;
-	unsigned n = max;
+	unsigned n = max, tail;
 	int r;
 
 	if (qs->broken)
 		return -EIO;
 	if (n > room)
 		n = room;
-	if (n > qs->num - tail)
-		n = qs->num - tail;     /* contiguous part; the next call wraps */
 	if (n == 0)
 		return 0;
-	for (unsigned i = 0; i < n; i++) {
-		/* Zero iov fields: the server points them at its own per-element storage. */
-		qs->stash[tail + i].iov = NULL;
-		qs->stash[tail + i].iov_gpa = NULL;
-		qs->stash[tail + i].iov_cap = 0;
+	if (!qs->st_n) {
+		qs->st_head = 0;
+	} else if (qs->num - (qs->st_head + qs->st_n) < n) {
+		memmove(qs->stash, qs->stash + qs->st_head, qs->st_n * sizeof(*qs->stash));
+		qs->st_head = 0;
 	}
+	tail = qs->st_head + qs->st_n;
+	/* The elements' iov fields stay as the server left them (or zero, from calloc): either
+	 * way the server points them at its own per-element storage. */
 	r = vh_server_queue_pop(qs->q, &qs->stash[tail], n);
 	if (r < 0) {
 		qs->broken = 1;
@@ -322,16 +316,17 @@ static int st_pop(struct net_q *qs, unsigned max)
 }
 
 /* The head element leaves the stash as a completion of len bytes. */
-static void st_complete(struct net_q *qs, uint32_t len)
+static inline __attribute__((always_inline)) void st_complete(struct net_q *qs, uint32_t len)
 {
-	struct vh_vq_elem *e = st_at(qs, 0);
+	const struct vh_vq_elem *e = &qs->stash[qs->st_head];
+	unsigned u = qs->nused;
 
-	qs->used[qs->nused].id = e->id;
-	qs->used[qs->nused].len = len;
-	qs->full[qs->nused] = len == e->in_len;
-	qs->nused++;
+	qs->used[u].id = e->id;
+	qs->used[u].len = len;
+	qs->full[u] = len == e->in_len;
+	qs->nused = u + 1;
 	qs->st_space -= e->in_len;
-	qs->st_head = st_idx(qs, 1);
+	qs->st_head++;
 	qs->st_n--;
 }
 
