@@ -69,8 +69,9 @@ struct blk_queue {
 	/* Requests counted by type during one `process`, added to the device's statistics at
 	 * its end (one atomic add per type and call, not per request). */
 	uint32_t counts[BLK_NTYPES];
-	/* Pop destination, reused as it is across calls (the server re-points the iovec storage
-	 * of its own it finds there: nothing to clear). */
+	int counted_other;        /* counts[2..] are not all zero */
+	/* Pop destination, reused across calls; kept with null iovec pointers between pops (the
+	 * server's cheap case: it points such elements at its own storage). */
 	struct vh_vq_elem elems[BLK_POP_BATCH];
 };
 
@@ -388,6 +389,7 @@ static void op_sync(struct blk_queue *bq, struct blk_req *r, unsigned ri)
 
 static void count_request(struct blk_queue *bq, uint32_t type)
 {
+	bq->counted_other |= type != BLK_T_IN && type != BLK_T_OUT;
 	switch (type) {
 	case BLK_T_IN: bq->counts[0]++; break;
 	case BLK_T_OUT: bq->counts[1]++; break;
@@ -399,7 +401,7 @@ static void count_request(struct blk_queue *bq, uint32_t type)
 	}
 }
 
-static void flush_counts(struct blk_queue *bq)
+static __attribute__((noinline)) void flush_counts_other(struct blk_queue *bq)
 {
 	struct blk_dev *dev = bq->dev;
 	_Atomic uint64_t *const st[BLK_NTYPES] = {
@@ -407,12 +409,27 @@ static void flush_counts(struct blk_queue *bq)
 		&dev->st.discards, &dev->st.write_zeroes,
 	};
 
-	for (unsigned i = 0; i < BLK_NTYPES; i++) {
+	for (unsigned i = 2; i < BLK_NTYPES; i++) {
 		if (bq->counts[i]) {
 			atomic_fetch_add_explicit(st[i], bq->counts[i], memory_order_relaxed);
 			bq->counts[i] = 0;
 		}
 	}
+	bq->counted_other = 0;
+}
+
+static void flush_counts(struct blk_queue *bq)
+{
+	if (bq->counts[0]) {
+		ST_ADD(bq->dev, reads, bq->counts[0]);
+		bq->counts[0] = 0;
+	}
+	if (bq->counts[1]) {
+		ST_ADD(bq->dev, writes, bq->counts[1]);
+		bq->counts[1] = 0;
+	}
+	if (bq->counted_other)
+		flush_counts_other(bq);
 }
 
 /* Queues the used entry of a request whose status byte is written. */
@@ -556,6 +573,17 @@ static void reap(struct blk_queue *bq)
 	}
 }
 
+/* Nulls the iovec pointers the last pop set: the server prepares a run of elements from the
+ * first (both pointers of each), as many as it might fill; the requests taken copied theirs.
+ * An element left with pointers into the server's storage is still correct, only slower. */
+static inline void elems_clear(struct vh_vq_elem *elems, unsigned max)
+{
+	for (struct vh_vq_elem *e = elems, *end = elems + max; e < end && e->iov; e++) {
+		e->iov = NULL;
+		e->iov_gpa = NULL;
+	}
+}
+
 static void note_inflight(struct blk_dev *dev, uint64_t n)
 {
 	uint64_t cur = atomic_load_explicit(&dev->st.max_inflight, memory_order_relaxed);
@@ -592,8 +620,10 @@ void blk_process(void *opaque, struct vh_server_queue *q)
 		struct blk_req *slot = &bq->reqs[bq->free_list[nfree - 1]];
 		int n = vh_server_queue_pop(q, elems, max);
 
-		if (n <= 0)
+		if (n <= 0) {
+			elems_clear(elems, max);
 			break;
+		}
 		popped = 1;
 		for (int i = 0; i < n; i++) {
 			req_start(bq, slot, &elems[i]);
@@ -603,6 +633,7 @@ void blk_process(void *opaque, struct vh_server_queue *q)
 				slot = nfree ? &bq->reqs[bq->free_list[nfree - 1]] : NULL;
 			}
 		}
+		elems_clear(elems, max);
 		note_inflight(bq->dev, bq->nreq - bq->nfree);
 		/* A short batch emptied the ring. Polling, the worker calls again soon and that
 		 * call's empty pop re-arms the kick before the worker sleeps; with kicks only,
