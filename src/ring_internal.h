@@ -365,7 +365,8 @@ vhp_elem_one(struct vh_vq_elem *e, uint8_t *host, uint64_t addr, uint32_t len, i
  * the fault.
  */
 struct vhp_dchain {
-	struct iovec *v, *vend, *first_in;
+	struct iovec *v, *vend;
+	unsigned in_n;            /* device-writable pieces so far */
 	uint64_t *g;
 	uint64_t out_len, in_len;
 };
@@ -374,7 +375,7 @@ static inline __attribute__((always_inline)) void
 vhp_dchain_start(struct vhp_dchain *c, const struct vh_vq_elem *e, unsigned num)
 {
 	c->v = e->iov;
-	c->first_in = NULL;
+	c->in_n = 0;
 	/* One bound for both the element's room and the chain length (a chain of more than
 	 * num descriptors loops): the general walk tells which was hit. */
 	c->vend = c->v + (e->iov_cap < num ? e->iov_cap : num);
@@ -400,10 +401,9 @@ vhp_dchain_add(struct vhp_dchain *c, struct vhp_tcache *tc, uint64_t addr, uint3
 		host = tc->host + (addr - tc->gpa);
 	}
 	if (flags & VRING_DESC_F_WRITE) {
-		if (c->first_in == NULL)
-			c->first_in = c->v;
+		c->in_n++;
 		c->in_len += len;
-	} else if (vhp_unlikely(c->first_in != NULL)) {
+	} else if (vhp_unlikely(c->in_n != 0)) {
 		return 1;
 	} else {
 		c->out_len += len;
@@ -454,7 +454,7 @@ vhp_dchain_finish(const struct vhp_dchain *c, struct vh_vq_elem *e)
 	if (vhp_unlikely(c->out_len + c->in_len > VHP_MAX_CHAIN_BYTES))
 		return 0;
 	k = (unsigned)(c->v - e->iov);
-	in_n = c->first_in ? (unsigned)(c->v - c->first_in) : 0;
+	in_n = c->in_n;
 	e->out_num = k - in_n;
 	e->in_num = in_n;
 	e->out_len = c->out_len;
