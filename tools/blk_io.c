@@ -69,7 +69,8 @@ struct blk_queue {
 	/* Requests counted by type during one `process`, added to the device's statistics at
 	 * its end (one atomic add per type and call, not per request). */
 	uint32_t counts[BLK_NTYPES];
-	int counted_other;        /* counts[2..] are not all zero */
+	uint64_t bytes[2];        /* bytes read, written */
+	int counted_other;        /* counts[2..] or bytes[] are not all zero */
 	/* Pop destination, reused across calls; kept with null iovec pointers between pops (the
 	 * server's cheap case: it points such elements at its own storage). */
 	struct vh_vq_elem elems[BLK_POP_BATCH];
@@ -224,8 +225,9 @@ static void flush_done(struct blk_queue *bq)
 }
 
 /* Writes the status byte, puts the pieces back, queues the used entry of e (parsed into p). */
-static void req_done(struct blk_queue *bq, const struct vh_vq_elem *e, struct blk_parsed *p,
-		     unsigned status)
+static inline __attribute__((always_inline)) void req_done(struct blk_queue *bq,
+							   const struct vh_vq_elem *e,
+							   struct blk_parsed *p, unsigned status)
 {
 	uint32_t len = 0;
 
@@ -236,11 +238,13 @@ static void req_done(struct blk_queue *bq, const struct vh_vq_elem *e, struct bl
 		len = e->in_len > UINT32_MAX ? UINT32_MAX : (uint32_t)e->in_len;
 	}
 	blk_req_restore(p);
-	if (status == BLK_S_IOERR)
-		ST_ADD(bq->dev, ioerr, 1);
-	else if (status == BLK_S_UNSUPP)
-		ST_ADD(bq->dev, unsupp, 1);
-	if (bq->ndone == bq->nreq)
+	if (__builtin_expect(status != BLK_S_OK, 0)) {
+		if (status == BLK_S_IOERR)
+			ST_ADD(bq->dev, ioerr, 1);
+		else if (status == BLK_S_UNSUPP)
+			ST_ADD(bq->dev, unsupp, 1);
+	}
+	if (__builtin_expect(bq->ndone == bq->nreq, 0))
 		flush_done(bq);
 	bq->done[bq->ndone].id = e->id;
 	bq->done[bq->ndone].len = len;
@@ -274,12 +278,12 @@ static void op_done(struct blk_queue *bq, struct blk_req *r, unsigned ri, int re
 			res = rw_sync(dev->fd, p->type == BLK_T_OUT, p->data, p->ndata,
 				      p->sector << BLK_SECTOR_SHIFT, p->data_len, (uint64_t)res,
 				      !atomic_load_explicit(&dev->writeback, memory_order_relaxed));
-		if (res < 0)
+		if (res < 0) {
 			set_error(r, res);
-		else if (p->type == BLK_T_IN)
-			ST_ADD(dev, bytes_read, p->data_len);
-		else
-			ST_ADD(dev, bytes_written, p->data_len);
+		} else {
+			bq->bytes[p->type == BLK_T_OUT] += p->data_len;
+			bq->counted_other = 1;
+		}
 		break;
 	case BLK_T_DISCARD:
 		if (res < 0 && res != -EOPNOTSUPP)
@@ -321,7 +325,8 @@ static struct io_uring_sqe *get_sqe(struct blk_queue *bq)
 
 /* Prepares operation ri of request r in io_uring; 0, or -EBUSY when no entry was free (the
  * caller then runs it synchronously). */
-static int op_submit(struct blk_queue *bq, struct blk_req *r, unsigned ri)
+static inline __attribute__((always_inline)) int op_submit(struct blk_queue *bq,
+							   struct blk_req *r, unsigned ri)
 {
 	struct blk_dev *dev = bq->dev;
 	struct blk_parsed *p = &r->p;
@@ -353,7 +358,7 @@ static int op_submit(struct blk_queue *bq, struct blk_req *r, unsigned ri)
 					(off_t)((uint64_t)p->ranges[ri].num_sectors << BLK_SECTOR_SHIFT));
 		break;
 	}
-	io_uring_sqe_set_data64(sqe, ((uint64_t)(r - bq->reqs) << 8) | ri);
+	io_uring_sqe_set_data64(sqe, ((uint64_t)r->idx << 8) | ri);
 	if (r->pending++ == 0)
 		bq->io_reqs++;
 	return 0;
@@ -415,6 +420,12 @@ static __attribute__((noinline)) void flush_counts_other(struct blk_queue *bq)
 			bq->counts[i] = 0;
 		}
 	}
+	if (bq->bytes[0])
+		ST_ADD(dev, bytes_read, bq->bytes[0]);
+	if (bq->bytes[1])
+		ST_ADD(dev, bytes_written, bq->bytes[1]);
+	bq->bytes[0] = 0;
+	bq->bytes[1] = 0;
 	bq->counted_other = 0;
 }
 
@@ -475,6 +486,21 @@ static void req_take(struct blk_queue *bq, struct blk_req *r, const struct vh_vq
 	bq->nfree--;
 	r->elem = *e;
 	req_submit(bq, r, nops);
+}
+
+/* req_take() for one read or write (the fast path's requests): straight into io_uring. */
+static inline __attribute__((always_inline)) void req_take_rw(struct blk_queue *bq,
+							      struct blk_req *r,
+							      const struct vh_vq_elem *e)
+{
+	bq->nfree--;
+	r->elem = *e;
+	r->status = BLK_S_OK;
+	r->pending = 0;
+	if (__builtin_expect(!bq->have_ring || op_submit(bq, r, 0) < 0, 0)) {
+		op_sync(bq, r, 0);
+		req_finish(bq, r);
+	}
 }
 
 /* Any request the fast path did not take: the general parse, every type and error. */
@@ -543,7 +569,7 @@ static inline __attribute__((always_inline)) void req_start(struct blk_queue *bq
 		return;
 	}
 	blk_req_fast_fill(e, &f, &r->p);
-	req_take(bq, r, e, 1);
+	req_take_rw(bq, r, e);
 }
 
 static void reap(struct blk_queue *bq)
@@ -650,7 +676,7 @@ void blk_process(void *opaque, struct vh_server_queue *q)
 				strerror(-r));
 	}
 	flush_done(bq);
-	if (popped)
+	if (popped || bq->counted_other)
 		flush_counts(bq);
 	bq->in_process = 0;
 }
@@ -755,6 +781,7 @@ void blk_queue_stop(void *opaque, struct vh_server_queue *q)
 		}
 	}
 	flush_done(bq);
+	flush_counts(bq);
 	vh_server_queue_set_priv(q, NULL);
 	queue_free(bq);
 }

@@ -502,6 +502,10 @@ static void t_boundary(void)
 	CHECK_EQ(vh_driver_error(c.drv), 0);
 	cli_close(&c);
 	srv_stop(&s);
+	/* The counters the device adds up per call reach the statistics line. */
+	CHECK_EQ(p_wait_log(&s.p, " reads=11 writes=10 flushes=0 get_id=0 discards=0 "
+			    "write_zeroes=0 bytes_read=22528 bytes_written=20480 ioerr=0 unsupp=0 ",
+			    1000), 0);
 }
 
 static void wz_or_discard(struct cli *c, uint32_t type, const struct range *r, unsigned n,
