@@ -532,7 +532,9 @@ int vhp_packed_push(struct vh_vq *vq, const struct vh_vq_used *used, unsigned n)
 	struct vring_packed_desc *ring = vq->r.p.desc;
 	const struct vh_vq_used *u, *end = used + n;
 	uint16_t *ndesc = vq->ndesc;
-	uint16_t pos = vq->used_idx, head_pos, head_flags, num = vq->num, bits;
+	/* Full-width copies: 16-bit ones would be widened again at every use. */
+	unsigned pos = vq->used_idx, head_pos, num = vq->num;
+	uint16_t head_flags, bits;
 	uint64_t fl_read, fl_written;
 	uint32_t total, cnt;
 
@@ -553,7 +555,6 @@ int vhp_packed_push(struct vh_vq *vq, const struct vh_vq_used *used, unsigned n)
 	vhp_st16(&ring[pos].id, (uint16_t)used[0].id);
 	cnt = ndesc[used[0].id];
 	ndesc[used[0].id] = 0;
-	total = cnt;
 	/* Bytes 8..15 of a descriptor {len, id, flags} are written as one 64-bit value; these
 	 * are its flags for an unwritten and a written buffer. */
 	fl_read = (uint64_t)bits << 48;
@@ -567,7 +568,7 @@ int vhp_packed_push(struct vh_vq *vq, const struct vh_vq_used *used, unsigned n)
 			fl_read ^= (uint64_t)VHP_PACKED_F_BOTH << 48;
 			fl_written ^= (uint64_t)VHP_PACKED_F_BOTH << 48;
 		}
-		pos = (uint16_t)p;
+		pos = p;
 		if (u == end)
 			break;
 		/* Later used descriptors: length, id and flags in one store, ordered before the
@@ -576,14 +577,16 @@ int vhp_packed_push(struct vh_vq *vq, const struct vh_vq_used *used, unsigned n)
 		len = u->len;
 		cnt = ndesc[id];
 		ndesc[id] = 0;
-		total += cnt;
 		vhp_st64(&ring[pos].len, (uint64_t)len | (uint64_t)id << 32 |
 					 (len ? fl_written : fl_read));
 	}
 	/* Release: ids, lengths, the other used descriptors of this batch and the buffer
 	 * contents are visible before the driver sees the first descriptor marked used. */
 	__atomic_store_n(&ring[head_pos].flags, htole16(head_flags), __ATOMIC_RELEASE);
-	vq->used_idx = pos;
+	/* Descriptors used: the distance moved, plus a ring if the wrap counter flipped (the
+	 * batch's descriptors were all in flight: at most num of them). */
+	total = pos - head_pos + ((fl_read != 0) != (bits != 0) ? num : 0);
+	vq->used_idx = (uint16_t)pos;
 	vq->used_wrap = fl_read != 0;
 	vq->inflight = n <= vq->inflight ? vq->inflight - n : 0;
 	vq->notify_added += total;
