@@ -44,18 +44,15 @@ struct vhp_old_mem {
 	uint32_t pending;        /* elements popped under it and not pushed yet */
 };
 
-/* Per element id: its storage and what push needs. */
+/* Per element id: what push needs, in one cache line. The element is kept as pop returned it
+ * (one struct copy): its pieces for logging written bytes, ndesc for packed inflight records. */
 struct vhp_slot {
-	struct iovec *iov;
-	uint64_t *iov_gpa;
-	uint64_t in_len;
-	uint32_t out_num, in_num;
+	struct vh_vq_elem e;
+	struct iovec *blk;       /* storage block it holds; NULL = the id is not in flight */
 	uint32_t gen;            /* memory generation it was popped under */
-	uint16_t block;          /* storage block it holds */
-	uint16_t ndesc;          /* ring descriptors (packed inflight accounting) */
-	uint8_t busy;
-	uint8_t mark;            /* scratch: duplicate ids within one push batch */
+	uint32_t pad;
 };
+_Static_assert(sizeof(struct vhp_slot) == 64, "one slot per cache line");
 
 /* Per-queue inflight tracking (inflight.c). */
 struct vhp_inflight_q {
@@ -85,7 +82,8 @@ struct vh_server_queue {
 
 	/* Under the lock. */
 	struct vh_vq *vq;        /* from start to stop */
-	int runnable;            /* started and handed to the device; process may run */
+	int runnable;            /* started and handed to the device; process may run (written
+				  * with atomic stores: the worker peeks at it unlocked) */
 	int broken;
 	int enabled;
 	int kick_fd;             /* borrowed from the vh_backend; -1 */
@@ -100,21 +98,24 @@ struct vh_server_queue {
 	struct vh_vring_addr addr;
 	struct vh_memory *mem;   /* table the ring translates buffers through (reference) */
 	uint32_t gen;
-	uint32_t cur_pending;    /* elements in flight popped under `mem` */
 	struct vh_memory *ring_mem; /* table the ring area pointers come from (reference) */
 	struct vhp_old_mem old[VHP_SERVER_MAX_OLD_TABLES];
 	unsigned nold;
 	struct vh_dirty_log *dlog; /* buffer writes are logged here (LOG_ALL with a log) */
 	int logged;              /* something was logged since the log fd was last signalled */
 
-	/* Element storage, allocated at start for `num` elements. */
+	/* Element storage, allocated at start for `num` elements. Every element in flight holds
+	 * one block, so slots_num - nfree of them are in flight, and those popped under the
+	 * current table are that minus the old tables' pending counts. */
 	struct vhp_slot *slots;
-	uint16_t *free_blocks;
+	struct iovec **free_blocks; /* stack of free blocks */
 	unsigned nfree;
 	unsigned slots_num;      /* size of the arrays above */
 	uint8_t *store;          /* mmap: slots_num blocks of max_iov iovecs + max_iov u64 */
 	size_t store_len;
+	size_t gpa_off;          /* bytes from a block's iovecs to its GPAs */
 	unsigned max_iov;
+	int kicks_off;           /* the worker turned kicks off while it busy-polls */
 
 	struct vhp_inflight_q inf;
 
@@ -173,9 +174,21 @@ struct vh_server {
 
 /* ---- Queue locking ----------------------------------------------------------------------- */
 
+#if defined(__has_builtin)
+#if __has_builtin(__builtin_thread_pointer)
+#define VHP_HAVE_THREAD_POINTER 1
+#endif
+#endif
+
+/* A value unique to the calling thread: the thread pointer where the compiler gives it (one
+ * instruction instead of a call), else pthread_self(). */
 static inline uintptr_t vhp_self(void)
 {
+#ifdef VHP_HAVE_THREAD_POINTER
+	return (uintptr_t)__builtin_thread_pointer();
+#else
 	return (uintptr_t)pthread_self();
+#endif
 }
 
 static inline void vhp_q_lock(struct vh_server_queue *q)
@@ -225,6 +238,12 @@ void vhp_queue_apply_log(struct vh_server_queue *q);
 /* Runs process for q: drains the kick (drain), then calls process if runnable (and not broken,
  * unless `any`). 0, or -EAGAIN. */
 int vhp_queue_run(struct vh_server_queue *q, int drain, int any);
+/* Busy-poll form of vhp_queue_run(q, 0, 0): also turns the driver's kicks off (once) while the
+ * worker keeps looking at the ring. 0, or -EAGAIN. */
+int vhp_queue_poll(struct vh_server_queue *q);
+/* Turns kicks back on before the worker sleeps (no-op unless vhp_queue_poll() turned them
+ * off). 1 if buffers are available already (run the queue before sleeping), else 0. */
+int vhp_queue_kicks_on(struct vh_server_queue *q);
 /* Makes the queue's fd readable so whoever polls it looks at the ring again. */
 void vhp_queue_self_kick(struct vh_server_queue *q);
 /* Releases old memory tables no element refers to any more (control thread). */

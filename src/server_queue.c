@@ -28,8 +28,8 @@ static void fd_signal(int fd)
 
 /* ---- Element storage ---------------------------------------------------------------------
  * One block per element in flight (at most num): max_iov iovecs and max_iov GPAs. Blocks are
- * handed out from a LIFO stack, so the hot ones stay in cache and untouched ones never get
- * memory (the store is a MAP_NORESERVE mapping). Nothing is allocated per request.
+ * handed out from a LIFO stack of pointers, so the hot ones stay in cache and untouched ones
+ * never get memory (the store is a MAP_NORESERVE mapping). Nothing is allocated per request.
  */
 
 static size_t block_bytes(const struct vh_server_queue *q)
@@ -37,22 +37,9 @@ static size_t block_bytes(const struct vh_server_queue *q)
 	return (size_t)q->max_iov * (sizeof(struct iovec) + sizeof(uint64_t));
 }
 
-static struct iovec *block_iov(const struct vh_server_queue *q, unsigned b)
-{
-	return (struct iovec *)(void *)(q->store + (size_t)b * block_bytes(q));
-}
-
-static uint64_t *block_gpa(const struct vh_server_queue *q, unsigned b)
-{
-	return (uint64_t *)(void *)(q->store + (size_t)b * block_bytes(q) +
-				    (size_t)q->max_iov * sizeof(struct iovec));
-}
-
 static int own_storage(const struct vh_server_queue *q, const void *p)
 {
-	const uint8_t *c = p;
-
-	return q->store && c >= q->store && c < q->store + q->store_len;
+	return (uintptr_t)p - (uintptr_t)q->store < q->store_len;
 }
 
 void vhp_queue_free_storage(struct vh_server_queue *q)
@@ -75,7 +62,11 @@ static int alloc_storage(struct vh_server_queue *q, unsigned num)
 	void *m;
 
 	vhp_queue_free_storage(q);
-	q->slots = calloc(num, sizeof(*q->slots));
+	/* Cache-line aligned, one line per slot. */
+	if (posix_memalign((void **)&q->slots, 64, (size_t)num * sizeof(*q->slots)))
+		q->slots = NULL;
+	else
+		memset(q->slots, 0, (size_t)num * sizeof(*q->slots));
 	q->free_blocks = calloc(num, sizeof(*q->free_blocks));
 	m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
 		 -1, 0);
@@ -87,68 +78,73 @@ static int alloc_storage(struct vh_server_queue *q, unsigned num)
 	}
 	q->store = m;
 	q->store_len = len;
+	q->gpa_off = (size_t)q->max_iov * sizeof(struct iovec);
 	q->slots_num = num;
 	/* Block 0 on top of the stack. */
 	for (unsigned i = 0; i < num; i++)
-		q->free_blocks[i] = (uint16_t)(num - 1 - i);
+		q->free_blocks[i] = (struct iovec *)(void *)(q->store +
+							     (size_t)(num - 1 - i) * block_bytes(q));
 	q->nfree = num;
 	return 0;
 }
 
-/* Points the element at block b where the caller gave no storage of its own. Storage of ours
+/* Points the element at block blk where the caller gave no storage of its own. Storage of ours
  * left in a reused element array counts as none. */
-static void elem_prepare(struct vh_server_queue *q, struct vh_vq_elem *e, unsigned b)
+static void elem_prepare_slow(struct vh_server_queue *q, struct vh_vq_elem *e, struct iovec *blk)
 {
 	if (!e->iov || own_storage(q, e->iov)) {
-		e->iov = block_iov(q, b);
+		e->iov = blk;
 		e->iov_cap = q->max_iov;
 	}
 	if (!e->iov_gpa || own_storage(q, e->iov_gpa)) {
-		e->iov_gpa = block_gpa(q, b);
+		e->iov_gpa = (uint64_t *)(void *)((uint8_t *)blk + q->gpa_off);
 		if (e->iov_cap > q->max_iov)
 			e->iov_cap = q->max_iov;
 	}
 }
 
-/* Records a popped element under its id. Fails if the id is already in flight (a split driver
- * that put one head in the avail ring twice). */
-static int slot_take(struct vh_server_queue *q, const struct vh_vq_elem *e, unsigned b)
+/* Points elems[0..n) at the n blocks on top of the stack (element i at the i-th from the top),
+ * without taking them. The usual element comes zeroed: three stores. */
+static void elems_prepare(struct vh_server_queue *q, struct vh_vq_elem *elems, unsigned n)
 {
-	struct vhp_slot *sl = &q->slots[e->id];
+	struct iovec **top = q->free_blocks + q->nfree - 1;
+	size_t goff = q->gpa_off;
+	uint32_t cap = q->max_iov;
 
-	if (sl->busy)
-		return -1;
-	sl->busy = 1;
-	sl->iov = e->iov;
-	sl->iov_gpa = e->iov_gpa;
-	sl->out_num = e->out_num;
-	sl->in_num = e->in_num;
-	sl->in_len = e->in_len;
-	sl->gen = q->gen;
-	sl->block = (uint16_t)b;
-	sl->ndesc = e->ndesc;
-	q->cur_pending++;
-	return 0;
-}
+	for (unsigned i = 0; i < n; i++) {
+		struct vh_vq_elem *e = &elems[i];
+		struct iovec *blk = top[-(ptrdiff_t)i];
 
-static void slot_release(struct vh_server_queue *q, unsigned id)
-{
-	struct vhp_slot *sl = &q->slots[id];
-
-	sl->busy = 0;
-	sl->mark = 0;
-	if (sl->gen == q->gen) {
-		q->cur_pending--;
-	} else {
-		for (unsigned k = 0; k < q->nold; k++) {
-			if (q->old[k].gen != sl->gen)
-				continue;
-			if (--q->old[k].pending == 0)
-				__atomic_store_n(&q->s->reclaim, 1, __ATOMIC_RELEASE);
-			break;
+		if (vhp_likely(((uintptr_t)e->iov | (uintptr_t)e->iov_gpa) == 0)) {
+			e->iov = blk;
+			e->iov_gpa = (uint64_t *)(void *)((uint8_t *)blk + goff);
+			e->iov_cap = cap;
+		} else {
+			elem_prepare_slow(q, e, blk);
 		}
 	}
-	q->free_blocks[q->nfree++] = sl->block;
+}
+
+/* Gives an old memory table back one element. */
+static void old_release(struct vh_server_queue *q, uint32_t gen)
+{
+	for (unsigned k = 0; k < q->nold; k++) {
+		if (q->old[k].gen != gen)
+			continue;
+		if (--q->old[k].pending == 0)
+			__atomic_store_n(&q->s->reclaim, 1, __ATOMIC_RELEASE);
+		break;
+	}
+}
+
+/* Elements popped under the current table: every one in flight holds a block. */
+static uint32_t cur_pending(const struct vh_server_queue *q)
+{
+	uint32_t n = q->slots_num - q->nfree;
+
+	for (unsigned k = 0; k < q->nold; k++)
+		n -= q->old[k].pending;
+	return n;
 }
 
 /* ---- Faults -------------------------------------------------------------------------------- */
@@ -206,15 +202,15 @@ void vhp_queue_apply_log(struct vh_server_queue *q)
 static void log_buffers(struct vh_server_queue *q, const struct vh_vq_used *used, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++) {
-		const struct vhp_slot *sl = &q->slots[used[i].id];
-		uint64_t len = used[i].len < sl->in_len ? used[i].len : sl->in_len;
+		const struct vh_vq_elem *e = &q->slots[used[i].id].e;
+		uint64_t len = used[i].len < e->in_len ? used[i].len : e->in_len;
 
-		for (uint32_t k = sl->out_num; k < sl->out_num + sl->in_num && len > 0; k++) {
-			uint64_t l = sl->iov[k].iov_len < len ? sl->iov[k].iov_len : len;
+		for (uint32_t k = e->out_num; k < e->out_num + e->in_num && len > 0; k++) {
+			uint64_t l = e->iov[k].iov_len < len ? e->iov[k].iov_len : len;
 
-			if (vh_dirty_log_mark(q->dlog, sl->iov_gpa[k], l) == -ERANGE)
+			if (vh_dirty_log_mark(q->dlog, e->iov_gpa[k], l) == -ERANGE)
 				vhp_warn(SLOG(q->s), "server: queue %u: write at 0x%llx is past the "
-					 "dirty log", q->idx, (unsigned long long)sl->iov_gpa[k]);
+					 "dirty log", q->idx, (unsigned long long)e->iov_gpa[k]);
 			len -= l;
 			q->logged = 1;
 		}
@@ -223,21 +219,39 @@ static void log_buffers(struct vh_server_queue *q, const struct vh_vq_used *used
 
 /* ---- Data path ---------------------------------------------------------------------------- */
 
-static int pop_locked(struct vh_server_queue *q, struct vh_vq_elem *elems, unsigned max)
+/* Records popped elements under their ids; element i took the i-th block from the top of the
+ * stack (elems_prepare). Fails if an id is already in flight (a split driver that put one head
+ * in the avail ring twice); the elements before it stay taken. */
+static int slots_take(struct vh_server_queue *q, const struct vh_vq_elem *elems, unsigned n)
 {
-	struct vh_vq_base b0 = { 0 };
-	unsigned n = 0, room, i;
+	struct vhp_slot *slots = q->slots;
+	struct iovec **top = q->free_blocks + q->nfree - 1;
+	uint32_t gen = q->gen;
+	unsigned i;
+
+	for (i = 0; i < n; i++) {
+		/* The ring hands out ids below num == slots_num only. */
+		struct vhp_slot *sl = &slots[elems[i].id];
+
+		if (vhp_unlikely(sl->blk != NULL))
+			break;
+		sl->e = elems[i];
+		sl->blk = top[-(ptrdiff_t)i];
+		sl->gen = gen;
+	}
+	q->nfree -= i;
+	return i < n ? -1 : 0;
+}
+
+/* Requests in flight before a restart, in their original order. Returns how many were put in
+ * elems (up to max), or -EIO. */
+static int pop_resubmitted(struct vh_server_queue *q, struct vh_vq_elem *elems, unsigned max)
+{
+	unsigned n = 0;
 	int r;
 
-	if (!q->vq)
-		return 0;
-	if (q->broken)
-		return -EIO;
-	/* Requests in flight before a restart come back first, in their original order. */
 	while (n < max && q->inf.resub_pos < q->inf.resub_n && q->nfree > 0) {
-		unsigned b = q->free_blocks[q->nfree - 1];
-
-		elem_prepare(q, &elems[n], b);
+		elems_prepare(q, &elems[n], 1);
 		r = vhp_inflight_resubmit(q, &elems[n]);
 		if (r < 0) {
 			ring_fault(q);
@@ -245,15 +259,33 @@ static int pop_locked(struct vh_server_queue *q, struct vh_vq_elem *elems, unsig
 		}
 		if (r == 0)
 			break;
-		if (slot_take(q, &elems[n], b)) {
+		if (slots_take(q, &elems[n], 1)) {
 			vhp_queue_mark_broken(q, "inflight buffer names one request twice");
 			return -EIO;
 		}
-		q->nfree--;
 		n++;
 	}
-	if (q->inf.resub_pos < q->inf.resub_n)
-		goto out;
+	return (int)n;
+}
+
+static int pop_locked(struct vh_server_queue *q, struct vh_vq_elem *elems, unsigned max)
+{
+	struct vh_vq_base b0 = { 0 };
+	unsigned n = 0, room;
+	int r;
+
+	if (vhp_unlikely(!q->vq))
+		return 0;
+	if (vhp_unlikely(q->broken))
+		return -EIO;
+	if (vhp_unlikely(q->inf.resub_pos < q->inf.resub_n)) {
+		r = pop_resubmitted(q, elems, max);
+		if (r < 0)
+			return r;
+		n = (unsigned)r;
+		if (q->inf.resub_pos < q->inf.resub_n)
+			goto out;
+	}
 	room = max - n;
 	if (room > q->nfree)
 		room = q->nfree;
@@ -263,29 +295,24 @@ static int pop_locked(struct vh_server_queue *q, struct vh_vq_elem *elems, unsig
 	 * still goes through the pop, which re-arms the kick on an empty ring and looks again
 	 * (so no kick is lost) and may take a buffer published meanwhile. */
 	r = vh_vq_has_avail(q->vq);
-	if (r < 0) {
+	if (vhp_unlikely(r < 0)) {
 		ring_fault(q);
 		return -EIO;
 	}
 	if (r == 0)
 		room = 1;
-	for (i = 0; i < room; i++)
-		elem_prepare(q, &elems[n + i], q->free_blocks[q->nfree - 1 - i]);
+	elems_prepare(q, elems + n, room);
 	if (q->inf.region && q->packed)
 		vh_vq_get_base(q->vq, &b0);
 	r = vh_vq_pop_batch(q->vq, elems + n, room);
-	if (r < 0) {
+	if (vhp_unlikely(r < 0)) {
 		ring_fault(q);
 		return -EIO;
 	}
-	for (i = 0; i < (unsigned)r; i++) {
-		if (slot_take(q, &elems[n + i], q->free_blocks[q->nfree - 1 - i])) {
-			q->nfree -= i;
-			vhp_queue_mark_broken(q, "head made available twice");
-			return -EIO;
-		}
+	if (vhp_unlikely(slots_take(q, elems + n, (unsigned)r))) {
+		vhp_queue_mark_broken(q, "head made available twice");
+		return -EIO;
 	}
-	q->nfree -= (unsigned)r;
 	if (q->inf.region)
 		vhp_inflight_pop(q, elems + n, (unsigned)r, b0.last_avail_idx, b0.avail_wrap);
 	n += (unsigned)r;
@@ -307,37 +334,51 @@ int vh_server_queue_pop(struct vh_server_queue *q, struct vh_vq_elem *elems, uns
 	return r;
 }
 
-static void clear_marks(struct vh_server_queue *q, const struct vh_vq_used *used, unsigned n)
+/* Takes back the first n ids of a batch whose release failed: their blocks are still on the
+ * stack above nfree, in batch order. */
+static void slots_restore(struct vh_server_queue *q, const struct vh_vq_used *used, unsigned n)
 {
 	for (unsigned k = 0; k < n; k++)
-		q->slots[used[k].id].mark = 0;
+		q->slots[used[k].id].blk = q->free_blocks[q->nfree + k];
 }
 
 int vh_server_queue_push_locked(struct vh_server_queue *q, const struct vh_vq_used *used,
 				unsigned n)
 {
-	unsigned i;
+	struct vhp_slot *slots;
+	struct iovec **stack;
+	unsigned i, num;
 	int r;
 
 	if (!q || (!used && n))
 		return -EINVAL;
-	if (!q->vq)
+	if (vhp_unlikely(!q->vq))
 		return -EINVAL; /* stopped: the elements were given up at queue_stop */
-	if (q->broken)
+	if (vhp_unlikely(q->broken))
 		return -EIO;
 	if (n == 0)
 		return 0;
-	/* Only elements in flight, each once: a bad id publishes nothing. The marks are cleared
-	 * by slot_release() on success, here on every way out before it. */
+	/* One pass checks and releases: an id not in flight, or one released already earlier in
+	 * this batch, stops it; the ids before it are taken back and nothing is published. The
+	 * slots keep their element for logging and inflight records below. */
+	slots = q->slots;
+	stack = q->free_blocks + q->nfree;
+	num = q->slots_num;
 	for (i = 0; i < n; i++) {
 		uint32_t id = used[i].id;
+		struct vhp_slot *sl;
 
-		if (id >= q->slots_num || !q->slots[id].busy || q->slots[id].mark)
+		if (vhp_unlikely(id >= num))
 			break;
-		q->slots[id].mark = 1;
+		sl = &slots[id];
+		if (vhp_unlikely(sl->blk == NULL))
+			break;
+		/* Within the stack's room: each id released here held a block. */
+		stack[i] = sl->blk;
+		sl->blk = NULL;
 	}
-	if (i < n) {
-		clear_marks(q, used, i);
+	if (vhp_unlikely(i < n)) {
+		slots_restore(q, used, i);
 		return -EINVAL;
 	}
 	if (q->dlog)
@@ -345,16 +386,24 @@ int vh_server_queue_push_locked(struct vh_server_queue *q, const struct vh_vq_us
 	if (q->inf.region)
 		vhp_inflight_push_begin(q, used, n);
 	r = vh_vq_push_batch(q->vq, used, n);
-	if (r < 0) {
-		clear_marks(q, used, n);
+	if (vhp_unlikely(r < 0)) {
+		slots_restore(q, used, n);
 		if (r == -EIO)
 			ring_fault(q);
 		return r;
 	}
+	q->nfree += n;
+	if (vhp_unlikely(q->nold != 0)) {
+		/* Elements popped under an older table let go of it. */
+		for (i = 0; i < n; i++) {
+			uint32_t g = slots[used[i].id].gen;
+
+			if (g != q->gen)
+				old_release(q, g);
+		}
+	}
 	if (q->inf.region)
 		vhp_inflight_push_end(q, used, n);
-	for (i = 0; i < n; i++)
-		slot_release(q, used[i].id);
 	vhp_stat_add(&q->st.pushed, n);
 	if (q->logged) {
 		/* SET_LOG_FD: tell the front-end the log changed. */
@@ -439,6 +488,49 @@ int vhp_queue_run(struct vh_server_queue *q, int drain, int any)
 	return 0;
 }
 
+int vhp_queue_poll(struct vh_server_queue *q)
+{
+	struct vh_server *s = q->s;
+	int taken;
+
+	/* Queues that never started cost a load, not a lock. */
+	if (!__atomic_load_n(&q->runnable, __ATOMIC_RELAXED))
+		return -EAGAIN;
+	taken = vhp_q_lock_auto(q);
+	if (!q->runnable || q->broken) {
+		vhp_q_unlock_auto(q, taken);
+		return -EAGAIN;
+	}
+	/* The worker looks at the ring anyway: the driver need not kick while it does. A polled
+	 * ring (NOFD kick) gets no kicks in the first place. */
+	if (!q->kicks_off && !q->kick_poll) {
+		vh_vq_disable_notify(q->vq);
+		q->kicks_off = 1;
+	}
+	s->ops.process(s->opaque, q);
+	vhp_q_unlock_auto(q, taken);
+	return 0;
+}
+
+int vhp_queue_kicks_on(struct vh_server_queue *q)
+{
+	int r = 0;
+
+	vhp_q_lock(q);
+	if (q->kicks_off) {
+		q->kicks_off = 0;
+		if (q->vq && !q->broken) {
+			r = vh_vq_enable_notify(q->vq);
+			if (r < 0) {
+				ring_fault(q);
+				r = 0;
+			}
+		}
+	}
+	vhp_q_unlock(q);
+	return r;
+}
+
 void vhp_queue_self_kick(struct vh_server_queue *q)
 {
 	int fd;
@@ -459,7 +551,8 @@ static unsigned teardown_locked(struct vh_server_queue *q, struct vh_memory **re
 
 	vh_vq_free(q->vq);
 	q->vq = NULL;
-	q->runnable = 0;
+	q->kicks_off = 0;
+	__atomic_store_n(&q->runnable, 0, __ATOMIC_RELAXED);
 	if (q->mem)
 		refs[n++] = q->mem;
 	if (q->ring_mem)
@@ -469,7 +562,6 @@ static unsigned teardown_locked(struct vh_server_queue *q, struct vh_memory **re
 	q->mem = NULL;
 	q->ring_mem = NULL;
 	q->nold = 0;
-	q->cur_pending = 0;
 	q->dlog = NULL;
 	q->logged = 0;
 	q->kick_fd = -1;
@@ -569,14 +661,14 @@ int vhp_queue_start(struct vh_server *s, unsigned idx, int kick_fd, int poll)
 
 	vhp_q_lock(q);
 	q->vq = vq;
+	q->kicks_off = 0;       /* a new ring asks for kicks */
 	q->mem = vh_memory_ref(s->mem);
 	q->ring_mem = vh_memory_ref(s->mem);
 	q->gen = s->mem_gen;
-	q->cur_pending = 0;
 	q->nold = 0;
 	q->kick_fd = kick_fd;
 	q->kick_poll = poll;
-	q->runnable = 0;
+	__atomic_store_n(&q->runnable, 0, __ATOMIC_RELAXED);
 	vhp_queue_apply_log(q);
 	vhp_q_unlock(q);
 
@@ -594,7 +686,7 @@ int vhp_queue_start(struct vh_server *s, unsigned idx, int kick_fd, int poll)
 		}
 	}
 	vhp_q_lock(q);
-	q->runnable = 1;
+	__atomic_store_n(&q->runnable, 1, __ATOMIC_RELAXED);
 	if (kick_fd >= 0)
 		(void)vhp_run_watch(q, VHP_SRC_KICK, kick_fd);
 	if (q->watch_fd >= 0)
@@ -621,7 +713,7 @@ int vhp_queue_stop(struct vh_server *s, unsigned idx, struct vh_vq_base *base)
 		return -ENOENT;
 	}
 	/* From here no worker enters process: it ran only under the lock we now hold. */
-	q->runnable = 0;
+	__atomic_store_n(&q->runnable, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&q->polled, 0, __ATOMIC_RELAXED);
 	vhp_run_unwatch(q, VHP_SRC_KICK);
 	vhp_run_unwatch(q, VHP_SRC_WATCH);
@@ -691,6 +783,7 @@ int vhp_queue_set_memory(struct vh_server *s, struct vh_memory *mem)
 		struct vh_server_queue *q = &s->queues[i];
 		struct vh_memory *drop[2];
 		unsigned nd = 0;
+		uint32_t pending;
 
 		vhp_q_lock(q);
 		if (q->vq) {
@@ -701,18 +794,18 @@ int vhp_queue_set_memory(struct vh_server *s, struct vh_memory *mem)
 				/* The old mapping stays alive with ring_mem until the stop. */
 				vhp_queue_mark_broken(q, "ring memory removed or remapped");
 			}
-			if (q->cur_pending) {
+			pending = cur_pending(q);
+			if (pending) {
 				/* Popped elements point into q->mem: keep it until they are pushed. */
 				q->old[q->nold].mem = q->mem;
 				q->old[q->nold].gen = q->gen;
-				q->old[q->nold].pending = q->cur_pending;
+				q->old[q->nold].pending = pending;
 				q->nold++;
 			} else {
 				drop[nd++] = q->mem;
 			}
 			q->mem = vh_memory_ref(mem);
 			q->gen = s->mem_gen;
-			q->cur_pending = 0;
 			vh_vq_set_memory(q->vq, mem);
 		}
 		vhp_q_unlock(q);
