@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <net/if.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -191,13 +192,16 @@ struct net_q {
 	/* popped, not yet used: FIFO of up to num elements */
 	struct vh_vq_elem *stash;
 	unsigned st_head, st_n;
-	uint64_t st_space;           /* RX: sum of in_len over the stash */
+	uint64_t st_space;           /* RX with MRG_RXBUF: sum of in_len over the stash */
+	int count_space;             /* st_space is kept (it is read) */
 	struct vh_vq_used *used;     /* num entries */
 	uint8_t *full;               /* used[i] filled its buffer completely */
 	unsigned nused;
 	int split_full;              /* publish a full buffer as the last entry of a push */
 	int watched;                 /* fd registered with vh_server_queue_watch_fd, or -1 */
 	int broken;
+	int foreign;                 /* RX used by the TX worker, which does not hold the RX
+				      * queue's lock: push with the locking call */
 	int warned;
 	uint8_t *bounce;             /* NET_MAX_FRAME + header: TX linearising, RX overflow */
 	struct iovec iov[NET_MAX_IOV];
@@ -211,6 +215,14 @@ struct net_pair {
 	struct ho_ring ho;           /* echo mode */
 	int rx_started;              /* atomic: the RX ring is started and not broken */
 	int tx_blocked;              /* atomic: TX waits for room in the hand-over */
+	/* Echo: the RX ring's device state (rxq, the net_q it points to) belongs to whoever
+	 * holds rx_lock: the RX worker in process, the TX worker while it puts frames straight
+	 * into RX buffers, queue_start / queue_stop of the RX ring. Workers only try it (a worker
+	 * holding its own queue lock must not wait for it); an RX worker that found it taken sets
+	 * rx_missed so the holder wakes it when it lets go. */
+	int rx_lock;                 /* atomic: 0 free, 1 taken */
+	int rx_missed;               /* atomic */
+	struct net_q *rxq;           /* the started RX ring, or NULL */
 	int attached;                /* tap queue attached (multi-queue taps; RX worker / stop) */
 	struct net_pair_stats st;    /* relaxed atomics */
 };
@@ -273,6 +285,48 @@ static void evt_drain(int fd)
 	(void)r;
 }
 
+/* ---- RX ring ownership (echo) ------------------------------------------------------------- */
+
+static int rx_trylock(struct net_pair *p)
+{
+	return !__atomic_load_n(&p->rx_lock, __ATOMIC_RELAXED) &&
+	       !__atomic_exchange_n(&p->rx_lock, 1, __ATOMIC_SEQ_CST);
+}
+
+/* Control thread (queue_start / queue_stop), holding no queue lock: a worker holds it for at
+ * most one process call. */
+static void rx_lock_wait(struct net_pair *p)
+{
+	while (!rx_trylock(p))
+		sched_yield();
+}
+
+/* Lets go, and wakes the RX worker if it came while the lock was taken. */
+static void rx_unlock(struct net_pair *p)
+{
+	__atomic_store_n(&p->rx_lock, 0, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&p->rx_missed, __ATOMIC_SEQ_CST) &&
+	    __atomic_exchange_n(&p->rx_missed, 0, __ATOMIC_SEQ_CST))
+		evt_wake(p->rx_evt);
+}
+
+/* The RX worker: 1 with the lock, or 0 after asking the holder to wake it. The second try
+ * closes the window where the holder let go before it could see rx_missed. */
+static int rx_enter(struct net_pair *p)
+{
+	if (rx_trylock(p))
+		return 1;
+	__atomic_store_n(&p->rx_missed, 1, __ATOMIC_SEQ_CST);
+	return rx_trylock(p);
+}
+
+/* The RX worker lets go (a missed flag it set itself is stale by now). */
+static void rx_leave(struct net_pair *p)
+{
+	__atomic_store_n(&p->rx_missed, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&p->rx_lock, 0, __ATOMIC_RELEASE);
+}
+
 /* ---- Stash and used batch ------------------------------------------------------------------ */
 
 /* The stash is a plain array: elements [st_head, st_head + st_n) wait, in ring order. It is
@@ -309,7 +363,7 @@ static int st_pop(struct net_q *qs, unsigned max)
 		qs->broken = 1;
 		return r;
 	}
-	for (int i = 0; i < r; i++)
+	for (int i = 0; qs->count_space && i < r; i++)
 		qs->st_space += qs->stash[tail + (unsigned)i].in_len;
 	qs->st_n += (unsigned)r;
 	return r;
@@ -325,7 +379,8 @@ static inline __attribute__((always_inline)) void st_complete(struct net_q *qs, 
 	qs->used[u].len = len;
 	qs->full[u] = len == e->in_len;
 	qs->nused = u + 1;
-	qs->st_space -= e->in_len;
+	if (qs->count_space)
+		qs->st_space -= e->in_len;
 	qs->st_head++;
 	qs->st_n--;
 }
@@ -336,6 +391,12 @@ static inline __attribute__((always_inline)) void st_complete(struct net_q *qs, 
  * spec's batched form). DPDK's in-order RX paths read one entry per buffer and take its length
  * from it, so on RX a full buffer is published as the last entry of its push instead: one more
  * release store per full buffer, still one notification. */
+static int q_push(struct net_q *qs, const struct vh_vq_used *u, unsigned n)
+{
+	return qs->foreign ? vh_server_queue_push(qs->q, u, n) :
+			     vh_server_queue_push_locked(qs->q, u, n);
+}
+
 static void q_flush(struct net_q *qs)
 {
 	unsigned start = 0;
@@ -346,11 +407,11 @@ static void q_flush(struct net_q *qs)
 	for (unsigned i = 0; qs->split_full && r >= 0 && i + 1 < qs->nused; i++) {
 		if (!qs->full[i])
 			continue;
-		r = vh_server_queue_push_locked(qs->q, qs->used + start, i + 1 - start);
+		r = q_push(qs, qs->used + start, i + 1 - start);
 		start = i + 1;
 	}
 	if (r >= 0)
-		r = vh_server_queue_push_locked(qs->q, qs->used + start, qs->nused - start);
+		r = q_push(qs, qs->used + start, qs->nused - start);
 	qs->nused = 0;
 	if (r < 0) {
 		qs->broken = 1;
@@ -573,6 +634,75 @@ static int tx_echo_one(struct net_q *qs, const struct vh_vq_elem *e, uint32_t le
 	return 0;
 }
 
+static int rx_gather(struct net_q *qs, size_t need, int mrg, unsigned want);
+static int rx_echo_slow(struct net_q *qs, const uint8_t *data, uint32_t len, int mrg);
+static inline __attribute__((always_inline)) int rx_echo_one(struct net_q *qs,
+							     const uint8_t *data, uint32_t len,
+							     int mrg);
+
+/* Echo, TX and RX of the pair on one worker (or the RX worker idle): the TX worker puts frames
+ * straight into RX buffers, one copy instead of two and no hand-over records. Only behind
+ * every frame handed over before (order), and only while it holds the RX ring's state. */
+static struct net_q *direct_begin(struct net_q *qs)
+{
+	struct net_pair *p = qs->p;
+	struct net_q *rx;
+
+	if (!rx_trylock(p))
+		return NULL;
+	rx = p->rxq;
+	if (!rx || rx->broken || p->ho.phead != __atomic_load_n(&p->ho.tail, __ATOMIC_ACQUIRE)) {
+		rx_unlock(p);
+		return NULL;
+	}
+	rx->foreign = 1;
+	return rx;
+}
+
+/* Publishes what went to RX (counters first: TX's, then RX's) and lets RX go. */
+static void direct_end(struct net_q *qs, struct net_q *rx, struct net_acc *a,
+		       struct net_acc *ra)
+{
+	struct net_pair *p = qs->p;
+
+	acc_tx_flush(p, a);
+	acc_rx_flush(p, ra);
+	q_flush(rx);
+	rx->foreign = 0;
+	if (rx->broken)
+		q_broken(rx);
+	rx_unlock(p);
+}
+
+/* One checked TX frame into RX buffers as the RX worker would (rx_echo_one: same checks, same
+ * drops). 0, or -1 when it must go through the hand-over instead (in pieces, no RX buffers,
+ * RX broke). */
+static int tx_direct_one(struct net_q *qs, struct net_q *rx, const struct vh_vq_elem *e,
+			 uint32_t len, struct net_acc *ra)
+{
+	int mrg = has(rx->features, NETF_MRG_RXBUF);
+	uint64_t need = (uint64_t)rx->hdr_len + len;
+	const struct vh_vq_elem *b = rx->st_n ? st_at(rx, 0) : NULL;
+
+	if (e->out_num != 1 || e->iov[0].iov_len < (uint64_t)qs->hdr_len + len)
+		return -1;
+	if (!b || b->out_num || b->in_len < rx->hdr_len + (mrg ? 0u : NET_MIN_FRAME) ||
+	    (mrg && rx->st_space < need)) {
+		/* As many RX buffers as TX frames wait (this one included). */
+		unsigned want = qs->st_n < NET_BATCH ? qs->st_n : NET_BATCH;
+
+		if (rx_gather(rx, need, mrg, want) <= 0)
+			return -1;
+	}
+	if (rx_echo_one(rx, (const uint8_t *)e->iov[0].iov_base + qs->hdr_len, len, mrg) < 0) {
+		ra->too_big++;
+	} else {
+		ra->frames++;
+		ra->bytes += len;
+	}
+	return 0;
+}
+
 static void tx_process(struct net_q *qs)
 {
 	struct net_pair *p = qs->p;
@@ -586,6 +716,9 @@ static void tx_process(struct net_q *qs)
 	 * to RX's worker, which may not have run yet after a start or an enable). */
 	int rx_ready = echo && __atomic_load_n(&p->rx_started, __ATOMIC_ACQUIRE) &&
 		       vh_server_queue_enabled(vh_server_get_queue(d->s, 2 * p->idx));
+	struct net_q *rx = NULL;     /* straight into RX buffers while set */
+	int direct = -1;             /* -1: not tried in this call; 0: off for the rest of it */
+	struct net_acc ra = { 0 };
 
 	evt_drain(p->tx_evt);
 	q_watch(qs, p->tx_evt);
@@ -613,14 +746,27 @@ static void tx_process(struct net_q *qs)
 		} else if (echo) {
 			if (!rx_ready) {
 				a.no_rx++;
-			} else if (tx_echo_one(qs, e, len, &a) < 0) {
-				blocked = 1;
-				break;
-			} else {
-				added++;
-				a.frames++;
-				a.bytes += len;
+				goto done;
 			}
+			if (direct < 0) {
+				rx = direct_begin(qs);
+				direct = rx != NULL;
+			}
+			if (direct && tx_direct_one(qs, rx, e, len, &ra) < 0) {
+				/* This frame and the rest of the call go behind it, in order. */
+				direct_end(qs, rx, &a, &ra);
+				rx = NULL;
+				direct = 0;
+			}
+			if (!direct) {
+				if (tx_echo_one(qs, e, len, &a) < 0) {
+					blocked = 1;
+					break;
+				}
+				added++;
+			}
+			a.frames++;
+			a.bytes += len;
 		} else {
 			r = tap_write(qs, e, &h, len);
 			if (r < 0) {
@@ -635,10 +781,20 @@ static void tx_process(struct net_q *qs)
 					a.gso++;
 			}
 		}
+done:
 		st_complete(qs, 0);
 		frames++;
-		if (qs->nused >= NET_BATCH) {
+		if (qs->nused >= NET_BATCH || (rx && rx->nused >= NET_BATCH)) {
 			acc_tx_flush(p, &a);
+			if (rx) {
+				acc_rx_flush(p, &ra);
+				q_flush(rx);
+				if (rx->broken) {
+					direct_end(qs, rx, &a, &ra);
+					rx = NULL;
+					direct = 0;
+				}
+			}
 			if (added) {
 				ho_publish(&p->ho);
 				evt_wake(p->rx_evt);
@@ -648,6 +804,8 @@ static void tx_process(struct net_q *qs)
 		}
 	}
 	acc_tx_flush(p, &a);
+	if (rx)
+		direct_end(qs, rx, &a, &ra);
 	if (added) {
 		ho_publish(&p->ho);
 		evt_wake(p->rx_evt);
@@ -670,10 +828,10 @@ static void rx_drop_bad_heads(struct net_q *qs, size_t min)
 
 		if (!e->out_num && e->in_len >= min)
 			return;
+		/* Published with the next flush (counters first, as for frames); stash and
+		 * unpublished completions together never exceed the ring size. */
 		stat_add(&qs->p->st.rx_bad_buf, 1);
 		st_complete(qs, 0);
-		if (qs->nused >= NET_BATCH)
-			q_flush(qs);
 	}
 }
 
@@ -853,11 +1011,9 @@ static void rx_tap(struct net_q *qs)
 	/* Budget used up: the tap is still readable and watched, so we run again. */
 }
 
-/* Echo: one frame of the hand-over into the RX buffers at the head of the stash, which
- * rx_gather made ready (the head buffer is device-writable and can hold a header and a
- * minimal frame; with MRG_RXBUF the stash holds `need` bytes unless the ring has less).
- * Returns 0, or -1 when the frame cannot fit (it is dropped, the buffers stay). */
-static int rx_echo_one(struct net_q *qs, const uint8_t *data, uint32_t len, int mrg)
+/* rx_echo_one when the head buffer is in pieces or too small: put_stream over its pieces, or
+ * (MRG_RXBUF) over as many buffers as the frame needs. */
+static int rx_echo_slow(struct net_q *qs, const uint8_t *data, uint32_t len, int mrg)
 {
 	struct vh_vq_elem *e = st_at(qs, 0);
 	unsigned hl = qs->hdr_len;
@@ -867,22 +1023,9 @@ static int rx_echo_one(struct net_q *qs, const uint8_t *data, uint32_t len, int 
 	unsigned k;
 
 	memset(&h, 0, sizeof(h));
-	if (__builtin_expect(e->in_len >= need, 1)) {
-		/* One buffer (num_buffers 1); one piece is a header store and one memcpy. */
-		const struct iovec *in = e->iov + e->out_num;
-
+	if (e->in_len >= need) {
 		h.num_buffers = htole16(1);
-		if (e->in_num && in->iov_len >= need) {
-			uint8_t *dst = in->iov_base;
-
-			if (hl == sizeof(h))
-				memcpy(dst, &h, sizeof(h));
-			else
-				memcpy(dst, &h, 10);
-			memcpy(dst + hl, data, len);
-		} else {
-			put_stream(in, e->in_num, &h, hl, data, 0, need);
-		}
+		put_stream(e->iov + e->out_num, e->in_num, &h, hl, data, 0, need);
 		st_complete(qs, (uint32_t)need);
 		return 0;
 	}
@@ -903,6 +1046,37 @@ static int rx_echo_one(struct net_q *qs, const uint8_t *data, uint32_t len, int 
 	}
 	rx_complete(qs, need, k);
 	return 0;
+}
+
+/* Echo: one frame into the RX buffers at the head of the stash, which rx_gather made ready
+ * (the head buffer is device-writable and can hold a header and a minimal frame; with
+ * MRG_RXBUF the stash holds `need` bytes unless the ring has less). Returns 0, or -1 when the
+ * frame cannot fit (it is dropped, the buffers stay). */
+static inline __attribute__((always_inline)) int rx_echo_one(struct net_q *qs,
+							     const uint8_t *data, uint32_t len,
+							     int mrg)
+{
+	struct vh_vq_elem *e = st_at(qs, 0);
+	const struct iovec *in = e->iov + e->out_num;
+	unsigned hl = qs->hdr_len;
+	uint64_t need = (uint64_t)hl + len;
+
+	if (__builtin_expect(e->in_num != 0 && in->iov_len >= need, 1)) {
+		/* The first piece holds it all (num_buffers 1): a header store and one memcpy. */
+		uint8_t *dst = in->iov_base;
+		struct vh_net_hdr h;
+
+		memset(&h, 0, sizeof(h));
+		h.num_buffers = htole16(1);
+		if (hl == sizeof(h))
+			memcpy(dst, &h, sizeof(h));
+		else
+			memcpy(dst, &h, 10);
+		memcpy(dst + hl, data, len);
+		st_complete(qs, (uint32_t)need);
+		return 0;
+	}
+	return rx_echo_slow(qs, data, len, mrg);
 }
 
 static void rx_echo(struct net_q *qs)
@@ -964,23 +1138,28 @@ static void rx_echo(struct net_q *qs)
 static void rx_process(struct net_q *qs)
 {
 	struct net_pair *p = qs->p;
-	int enabled = vh_server_queue_enabled(qs->q);
+	int echo = p->d->o.mode == NET_MODE_ECHO;
 
-	if (!enabled) {
+	if (echo && !rx_enter(p))
+		return;                 /* the TX worker has the RX ring; it wakes us when done */
+	if (qs->broken) {
+		/* broken meanwhile by the TX worker, which also stopped watching */
+	} else if (!vh_server_queue_enabled(qs->q)) {
 		/* Started but disabled: supply nothing; frames wait (tap) or are refused (echo). */
-		if (p->d->o.mode == NET_MODE_TAP) {
+		if (!echo) {
 			q_watch(qs, -1);
 			tap_attach(qs, 0);
 		} else {
 			evt_drain(p->rx_evt);
 			q_watch(qs, p->rx_evt);
 		}
-		return;
-	}
-	if (p->d->o.mode == NET_MODE_TAP)
+	} else if (!echo) {
 		rx_tap(qs);
-	else
+	} else {
 		rx_echo(qs);
+	}
+	if (echo)
+		rx_leave(p);
 }
 
 /* ---- Server callbacks ---------------------------------------------------------------------- */
@@ -990,12 +1169,12 @@ static void op_process(void *opaque, struct vh_server_queue *q)
 	struct net_q *qs = vh_server_queue_get_priv(q);
 
 	(void)opaque;
-	if (!qs || qs->broken)
+	if (!qs)
 		return;
-	if (qs->tx)
+	if (!qs->tx)
+		rx_process(qs);         /* looks at broken itself (echo: TX may set it) */
+	else if (!qs->broken)
 		tx_process(qs);
-	else
-		rx_process(qs);
 }
 
 static unsigned hdr_len_for(uint64_t features)
@@ -1043,6 +1222,7 @@ static int op_queue_start(void *opaque, struct vh_server_queue *q)
 	qs->features = vh_server_features(d->s);
 	qs->hdr_len = hdr_len_for(qs->features);
 	qs->split_full = !qs->tx && has(qs->features, VH_F_IN_ORDER);
+	qs->count_space = !qs->tx && has(qs->features, NETF_MRG_RXBUF);
 	qs->watched = -1;
 	qs->stash = calloc(qs->num, sizeof(*qs->stash));
 	qs->used = calloc(qs->num, sizeof(*qs->used));
@@ -1064,6 +1244,11 @@ static int op_queue_start(void *opaque, struct vh_server_queue *q)
 			      (__atomic_load_n(&d->gso_rx, __ATOMIC_RELAXED) ? NET_MAX_FRAME : mtu + 18u);
 	}
 	vh_server_queue_set_priv(q, qs);
+	if (!qs->tx && d->o.mode == NET_MODE_ECHO) {
+		rx_lock_wait(qs->p);
+		qs->p->rxq = qs;
+		rx_unlock(qs->p);
+	}
 	if (!qs->tx)
 		__atomic_store_n(&qs->p->rx_started, 1, __ATOMIC_RELEASE);
 	dlog(d, VH_LOG_INFO, "ring %u (%s of pair %u) started: %u entries, header %u bytes", idx,
@@ -1083,6 +1268,11 @@ static void op_queue_stop(void *opaque, struct vh_server_queue *q)
 	p = qs->p;
 	if (!qs->tx)
 		__atomic_store_n(&p->rx_started, 0, __ATOMIC_RELEASE);
+	if (!qs->tx && d->o.mode == NET_MODE_ECHO) {
+		/* Wait for a TX worker putting frames into our buffers, then keep it out. */
+		rx_lock_wait(p);
+		p->rxq = NULL;
+	}
 	if (qs->watched >= 0)
 		(void)vh_server_queue_watch_fd(q, -1);
 	/* Give every popped element back so the driver keeps its buffers (length 0). */
@@ -1110,6 +1300,8 @@ static void op_queue_stop(void *opaque, struct vh_server_queue *q)
 		stat_add(&p->st.rx_flushed, flushed);
 	if (d->o.mode == NET_MODE_TAP && !qs->tx)
 		tap_attach(qs, 0);
+	if (!qs->tx && d->o.mode == NET_MODE_ECHO)
+		rx_unlock(p);
 	vh_server_queue_set_priv(q, NULL);
 	dlog(d, VH_LOG_INFO, "ring %u stopped", vh_server_queue_index(q));
 	free(qs->stash);
