@@ -599,12 +599,25 @@ static void reap(struct blk_queue *bq)
 	}
 }
 
-/* Nulls the iovec pointers the last pop set: the server prepares a run of elements from the
- * first (both pointers of each), as many as it might fill; the requests taken copied theirs.
- * An element left with pointers into the server's storage is still correct, only slower. */
+/* Nulls the iovec pointers the last pop may have set: the server prepares a run of elements
+ * from the first, up to as many as were asked for (the requests taken copied theirs). An
+ * element left with pointers into the server's storage is still correct, only slower to
+ * prepare; clearing all `max`, four at a time, costs less than testing each. */
 static inline void elems_clear(struct vh_vq_elem *elems, unsigned max)
 {
-	for (struct vh_vq_elem *e = elems, *end = elems + max; e < end && e->iov; e++) {
+	struct vh_vq_elem *e = elems, *end4 = elems + (max & ~3u), *end = elems + max;
+
+	for (; e < end4; e += 4) {
+		e[0].iov = NULL;
+		e[0].iov_gpa = NULL;
+		e[1].iov = NULL;
+		e[1].iov_gpa = NULL;
+		e[2].iov = NULL;
+		e[2].iov_gpa = NULL;
+		e[3].iov = NULL;
+		e[3].iov_gpa = NULL;
+	}
+	for (; e < end; e++) {
 		e->iov = NULL;
 		e->iov_gpa = NULL;
 	}
