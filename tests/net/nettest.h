@@ -29,10 +29,14 @@ struct srv {
 	int rc;
 };
 
+/* Worker threads of the servers tests start: 2 puts the RX and TX rings of a pair on
+ * different threads (round robin), 1 on the same one (vhost-user-net's default placement). */
+static unsigned srv_nthreads = 2;
+
 static inline void *srv_thread(void *arg)
 {
 	struct srv *s = arg;
-	struct vh_server_run_opts ro = { .nthreads = 2 };
+	struct vh_server_run_opts ro = { .nthreads = srv_nthreads };
 
 	s->rc = vh_server_run(net_dev_server(s->d), &ro);
 	return NULL;

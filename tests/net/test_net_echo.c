@@ -13,7 +13,10 @@
  *    three descriptors; only the valid frames come back, byte for byte;
  *  - rx_bad_buffers: an RX buffer smaller than the header is returned empty and counted;
  *  - disabled_rings: a started but disabled TX ring is consumed and dropped; a disabled RX ring
- *    gets nothing until it is enabled again.
+ *    gets nothing until it is enabled again;
+ *  - rx_short: RX buffers run out within a burst; the rest waits and arrives in order;
+ *  - *_1w: the same with both rings of a pair on one worker, where TX puts frames straight into
+ *    RX buffers.
  * Every test checks the fd and mapping counts are back to where they started.
  */
 #include "nettest.h"
@@ -400,6 +403,94 @@ out:
 	CHECK_BASELINE(b);
 }
 
+/* RX buffers run short in the middle of a burst: the frames without one wait in the device
+ * and arrive, in order, once buffers come; later frames follow them. */
+static void rx_short(void)
+{
+	struct t_baseline b = t_baseline();
+	struct vh_vq_driver_used u[16];
+	uint8_t *rx[3], ref[200];
+	struct raw w;
+	unsigned seq = 0;
+
+	if (raw_open(&w, 0))
+		goto out;
+	rx[0] = post_rx(&w, 3, 2048, 100);
+	{
+		struct vh_vq_seg seg[8];
+		struct vh_vq_driver_req req[8];
+
+		for (unsigned i = 0; i < 8; i++, seq++) {
+			uint8_t *p;
+
+			seg[i].gpa = piece(&w, 12 + 100 + seq, &p);
+			seg[i].len = 12 + 100 + seq;
+			memset(p, 0, 12);
+			fill(p + 12, 100 + seq, 0, seq);
+			req[i] = (struct vh_vq_driver_req){ &seg[i], 1, 0, seq };
+		}
+		CHECK_EQ(vh_driver_submit(w.drv, 1, req, 8), 8);
+	}
+	CHECK_EQ(collect(&w, 1, u, 8), 8);
+	CHECK_EQ(collect(&w, 0, u, 3), 3);
+	expect_quiet(&w, 0, 100);
+	CHECK_EQ(stats(&w.s, 0).rx_frames, 3);
+	rx[1] = post_rx(&w, 5, 2048, 103);
+	CHECK_EQ(collect(&w, 0, u + 3, 5), 5);
+	rx[2] = post_rx(&w, 4, 2048, 108);
+	for (unsigned i = 0; i < 4; i++, seq++)
+		send_frame(&w, 100 + seq, seq, seq);
+	CHECK_EQ(collect(&w, 1, u + 8, 4), 4);
+	CHECK_EQ(collect(&w, 0, u + 8, 4), 4);
+	for (unsigned i = 0; i < 12; i++) {
+		unsigned base = i < 3 ? 0 : i < 8 ? 1 : 2, first = i < 3 ? 0 : i < 8 ? 3 : 8;
+		const uint8_t *buf = rx[base] + 2048 * (i - first);
+
+		CHECK_EQ_M(u[i].token, 100 + i, "frame %u", i);
+		CHECK_EQ_M(u[i].len, 12 + 100 + i, "frame %u", i);
+		CHECK_EQ_M(le16toh(((const struct vh_net_hdr *)(const void *)buf)->num_buffers), 1,
+			   "frame %u", i);
+		fill(ref, 100 + i, 0, i);
+		if (memcmp(buf + 12, ref, 100 + i))
+			T_FAIL("frame %u: bytes differ (out of order?)", i);
+	}
+	{
+		struct net_pair_stats st = stats(&w.s, 0);
+
+		CHECK_EQ(st.tx_frames, 12);
+		CHECK_EQ(st.rx_frames, 12);
+		CHECK_EQ(st.rx_too_big + st.rx_bad_buf + st.tx_no_rx + st.tx_malformed, 0);
+	}
+out:
+	raw_close(&w);
+	CHECK_BASELINE(b);
+}
+
+/* The same with both rings of the pair on one worker thread: TX puts frames straight into RX
+ * buffers (and falls back to the hand-over when it must). */
+static void one_worker(void (*fn)(void))
+{
+	srv_nthreads = 1;
+	fn();
+	srv_nthreads = 2;
+}
+
+#define ONE_WORKER(fn)                                                                          \
+	static void fn##_1w(void)                                                               \
+	{                                                                                       \
+		one_worker(fn);                                                                 \
+	}
+ONE_WORKER(echo_split_mrg_small)
+ONE_WORKER(echo_packed_mrg_small)
+ONE_WORKER(echo_split_nomrg)
+ONE_WORKER(echo_packed_nomrg)
+ONE_WORKER(echo_two_pairs)
+ONE_WORKER(malformed_split)
+ONE_WORKER(malformed_packed)
+ONE_WORKER(rx_bad_buffers)
+ONE_WORKER(disabled_rings)
+ONE_WORKER(rx_short)
+
 static const struct t_test tests[] = {
 	T_TEST(echo_split_mrg_small),
 	T_TEST(echo_packed_mrg_small),
@@ -410,6 +501,17 @@ static const struct t_test tests[] = {
 	T_TEST(malformed_packed),
 	T_TEST(rx_bad_buffers),
 	T_TEST(disabled_rings),
+	T_TEST(rx_short),
+	T_TEST(echo_split_mrg_small_1w),
+	T_TEST(echo_packed_mrg_small_1w),
+	T_TEST(echo_split_nomrg_1w),
+	T_TEST(echo_packed_nomrg_1w),
+	T_TEST(echo_two_pairs_1w),
+	T_TEST(malformed_split_1w),
+	T_TEST(malformed_packed_1w),
+	T_TEST(rx_bad_buffers_1w),
+	T_TEST(disabled_rings_1w),
+	T_TEST(rx_short_1w),
 };
 
 int main(int argc, char **argv)
