@@ -689,6 +689,10 @@ void blk_process(void *opaque, struct vh_server_queue *q)
 		if (r < 0 && r != -EBUSY && r != -EAGAIN)
 			vhd_log(VH_LOG_WARN, "queue %u: io_uring submit: %s", vh_server_queue_index(q),
 				strerror(-r));
+		/* Reads and writes the page cache serves complete inside the submit call: push
+		 * them with this batch rather than a wake-up later. */
+		if (r > 0)
+			reap(bq);
 	}
 	flush_done(bq);
 	if (popped || bq->counted_other)
