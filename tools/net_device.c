@@ -330,10 +330,20 @@ static void rx_leave(struct net_pair *p)
 /* ---- Stash and used batch ------------------------------------------------------------------ */
 
 /* The stash is a plain array: elements [st_head, st_head + st_n) wait, in ring order. It is
- * refilled from index 0 once empty, and moved down when a pop needs the room at its end. */
+ * refilled from index 0 once empty, and moved down when a pop needs the room at its end.
+ * Every other element has its iov pointers cleared: the server prepares such an element with
+ * three stores (one it pointed at its own storage before takes a range check). */
 static struct vh_vq_elem *st_at(struct net_q *qs, unsigned i)
 {
 	return &qs->stash[qs->st_head + i];
+}
+
+static void st_clear(struct vh_vq_elem *e, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		e[i].iov = NULL;
+		e[i].iov_gpa = NULL;
+	}
 }
 
 /* Pops up to max more elements into the stash. Returns the count, 0, or -EIO (broken). */
@@ -352,17 +362,21 @@ static int st_pop(struct net_q *qs, unsigned max)
 	if (!qs->st_n) {
 		qs->st_head = 0;
 	} else if (qs->num - (qs->st_head + qs->st_n) < n) {
+		unsigned from = qs->st_head > qs->st_n ? qs->st_head : qs->st_n;
+
 		memmove(qs->stash, qs->stash + qs->st_head, qs->st_n * sizeof(*qs->stash));
+		st_clear(qs->stash + from, qs->st_head + qs->st_n - from);
 		qs->st_head = 0;
 	}
 	tail = qs->st_head + qs->st_n;
-	/* The elements' iov fields stay as the server left them (or zero, from calloc): either
-	 * way the server points them at its own per-element storage. */
 	r = vh_server_queue_pop(qs->q, &qs->stash[tail], n);
 	if (r < 0) {
 		qs->broken = 1;
+		st_clear(qs->stash + tail, n);
 		return r;
 	}
+	/* The server may have prepared more than it filled. */
+	st_clear(qs->stash + tail + r, n - (unsigned)r);
 	for (int i = 0; qs->count_space && i < r; i++)
 		qs->st_space += qs->stash[tail + (unsigned)i].in_len;
 	qs->st_n += (unsigned)r;
@@ -372,7 +386,7 @@ static int st_pop(struct net_q *qs, unsigned max)
 /* The head element leaves the stash as a completion of len bytes. */
 static inline __attribute__((always_inline)) void st_complete(struct net_q *qs, uint32_t len)
 {
-	const struct vh_vq_elem *e = &qs->stash[qs->st_head];
+	struct vh_vq_elem *e = &qs->stash[qs->st_head];
 	unsigned u = qs->nused;
 
 	qs->used[u].id = e->id;
@@ -381,6 +395,8 @@ static inline __attribute__((always_inline)) void st_complete(struct net_q *qs, 
 	qs->nused = u + 1;
 	if (qs->count_space)
 		qs->st_space -= e->in_len;
+	e->iov = NULL;
+	e->iov_gpa = NULL;
 	qs->st_head++;
 	qs->st_n--;
 }
