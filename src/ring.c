@@ -424,7 +424,8 @@ const void *vhp_vq_indirect_table(struct vh_vq *vq, struct vhp_tcache *tc, uint6
 		vhp_vq_fail(vq, VH_VQ_FAULT_INDIRECT_ADDR);
 		return NULL;
 	}
-	/* Through the walk's region cache and the GPA index (the table's region becomes the cached one). */
+	/* Through the walk's cached region and the GPA index (the table's region becomes the
+	 * cached one). */
 	if (vhp_tc_fits(addr - tc->gpa, len, tc->size) || vhp_tc_lookup(tc, addr, len)) {
 		t = tc->host + (addr - tc->gpa);
 		if (vhp_likely(((uintptr_t)t & 7u) == 0))

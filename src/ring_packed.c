@@ -264,8 +264,8 @@ packed_chain_direct(const struct vring_packed_desc *ring, uint16_t num, struct v
 }
 
 /*
- * A descriptor pointing to an indirect table whose entries are direct buffers the region
- * caches translate (vhp_dchain_add()). Returns 0 with e filled but for id and ndesc, 1 for
+ * A descriptor pointing to an indirect table whose entries are direct buffers the GPA index
+ * translates (vhp_dchain_add()). Returns 0 with e filled but for id and ndesc, 1 for
  * anything else (the caller runs packed_walk(), which reports the fault if there is one), or
  * -EIO if the table itself is bad (the ring is broken then).
  */

@@ -180,8 +180,8 @@ split_chain_direct(const struct vring_desc *desc, unsigned num, struct vhp_tcach
 }
 
 /*
- * A head descriptor pointing to an indirect table whose entries are direct buffers the region
- * caches translate (vhp_dchain_add()), e.g. a block request's pieces behind one descriptor.
+ * A head descriptor pointing to an indirect table whose entries are direct buffers the GPA
+ * index translates (vhp_dchain_add()), e.g. a block request's pieces behind one descriptor.
  * Returns 0 with e filled, 1 for anything else (the caller runs split_walk(), which reports
  * the fault if there is one), or -EIO if the table itself is bad (the ring is broken then).
  */
@@ -225,7 +225,7 @@ split_indirect_direct(struct vh_vq *vq, struct vhp_tcache *tc, struct vh_vq_elem
  * the previous one's region first), so the cost does not depend on how buffers spread over
  * the regions. A function of its own that calls nothing, so its state stays in registers.
  * Returns the element it stopped at (end, or one for split_pop_run(): a bad head, a chain,
- * a buffer the cache does not hold yet); what it read of that element is not used.
+ * a buffer the GPA index misses); what it read of that element is not used.
  */
 static __attribute__((noinline)) struct vh_vq_elem *
 split_pop_fast(const struct vh_vq *vq, struct vh_vq_elem *e, const struct vh_vq_elem *end,
