@@ -212,6 +212,7 @@ struct net_pair {
 	unsigned idx;
 	int tap_fd;                  /* tap mode: this pair's queue of the tap; -1 */
 	int rx_evt, tx_evt;          /* eventfds watched by the RX / TX ring */
+	int rx_set, tx_set;          /* atomic: the eventfd may be signalled (evt_wake) */
 	struct ho_ring ho;           /* echo mode */
 	int rx_started;              /* atomic: the RX ring is started and not broken */
 	int tx_blocked;              /* atomic: TX waits for room in the hand-over */
@@ -266,23 +267,34 @@ static int has(uint64_t features, unsigned bit)
 	return (features >> bit) & 1;
 }
 
-static void evt_wake(int fd)
+/* A pair's eventfds come with a flag "may be signalled", so the side that runs every poll
+ * does not pay a read() each time, and a wake while one is pending is no write(). The waker
+ * publishes its data, then sets the flag and writes only if it was clear; the woken side
+ * clears the flag before it reads the eventfd and then the data. An exchange on both sides
+ * orders the data: a waker finding the flag set has its data seen by the reader's exchange. */
+static void evt_wake(int *set, int fd)
 {
 	uint64_t one = 1;
 	ssize_t r;
 
+	if (__atomic_exchange_n(set, 1, __ATOMIC_SEQ_CST))
+		return;
 	/* EAGAIN means the counter is already non-zero: the reader wakes anyway. */
 	r = write(fd, &one, sizeof(one));
 	(void)r;
 }
 
-static void evt_drain(int fd)
+static void evt_drain(int *set, int fd)
 {
 	uint64_t v;
-	ssize_t r;
 
-	r = read(fd, &v, sizeof(v));
-	(void)r;
+	if (!__atomic_load_n(set, __ATOMIC_RELAXED) ||
+	    !__atomic_exchange_n(set, 0, __ATOMIC_SEQ_CST))
+		return;
+	if (read(fd, &v, sizeof(v)) < 0)
+		/* The waker set the flag and has not written yet: the fd becomes readable
+		 * after this, so the next drain must read it. */
+		__atomic_store_n(set, 1, __ATOMIC_SEQ_CST);
 }
 
 /* ---- RX ring ownership (echo) ------------------------------------------------------------- */
@@ -307,7 +319,7 @@ static void rx_unlock(struct net_pair *p)
 	__atomic_store_n(&p->rx_lock, 0, __ATOMIC_SEQ_CST);
 	if (__atomic_load_n(&p->rx_missed, __ATOMIC_SEQ_CST) &&
 	    __atomic_exchange_n(&p->rx_missed, 0, __ATOMIC_SEQ_CST))
-		evt_wake(p->rx_evt);
+		evt_wake(&p->rx_set, p->rx_evt);
 }
 
 /* The RX worker: 1 with the lock, or 0 after asking the holder to wake it. The second try
@@ -375,8 +387,9 @@ static int st_pop(struct net_q *qs, unsigned max)
 		st_clear(qs->stash + tail, n);
 		return r;
 	}
-	/* The server may have prepared more than it filled. */
-	st_clear(qs->stash + tail + r, n - (unsigned)r);
+	/* The server may have prepared more than it filled: an empty pop prepares one (more
+	 * only in a rare race, which leaves them slower to prepare, not wrong). */
+	st_clear(qs->stash + tail + r, r ? n - (unsigned)r : 1);
 	for (int i = 0; qs->count_space && i < r; i++)
 		qs->st_space += qs->stash[tail + (unsigned)i].in_len;
 	qs->st_n += (unsigned)r;
@@ -806,7 +819,7 @@ static void tx_process(struct net_q *qs)
 	int direct = -1;             /* -1: not tried in this call; 0: off for the rest of it */
 	struct net_acc ra = { 0 };
 
-	evt_drain(p->tx_evt);
+	evt_drain(&p->tx_set, p->tx_evt);
 	q_watch(qs, p->tx_evt);
 	while (frames < NET_BUDGET) {
 		struct vh_vq_elem *e;
@@ -892,24 +905,25 @@ flush:
 			}
 			if (added) {
 				ho_publish(&p->ho);
-				evt_wake(p->rx_evt);
+				evt_wake(&p->rx_set, p->rx_evt);
 				added = 0;
 			}
 			q_flush(qs);
 		}
 	}
-	acc_tx_flush(p, &a);
+	if (frames)
+		acc_tx_flush(p, &a);
 	if (rx)
 		direct_end(qs, rx, &a, &ra);
 	if (added) {
 		ho_publish(&p->ho);
-		evt_wake(p->rx_evt);
+		evt_wake(&p->rx_set, p->rx_evt);
 	}
 	q_flush(qs);
 	if (qs->broken)
 		q_broken(qs);
 	else if (frames == NET_BUDGET && !blocked)
-		evt_wake(p->tx_evt);    /* more may be waiting: come back after the others */
+		evt_wake(&p->tx_set, p->tx_evt);   /* more may wait: come back after the others */
 }
 
 /* ---- RX ----------------------------------------------------------------------------------- */
@@ -1184,7 +1198,7 @@ static void rx_echo(struct net_q *qs)
 	struct net_acc a = { 0 };
 	const struct ho_rec *rec = NULL;
 
-	evt_drain(p->rx_evt);
+	evt_drain(&p->rx_set, p->rx_evt);
 	q_watch(qs, p->rx_evt);
 	while (frames < NET_BUDGET && (rec = ho_next(ho)) != NULL) {
 		uint64_t need = (uint64_t)qs->hdr_len + rec->len;
@@ -1213,7 +1227,8 @@ static void rx_echo(struct net_q *qs)
 			ho_release(ho);
 		}
 	}
-	acc_rx_flush(p, &a);
+	if (frames)
+		acc_rx_flush(p, &a);
 	q_flush(qs);
 	ho_release(ho);
 	if (qs->broken)
@@ -1224,10 +1239,10 @@ static void rx_echo(struct net_q *qs)
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 		if (__atomic_load_n(&p->tx_blocked, __ATOMIC_RELAXED) &&
 		    __atomic_exchange_n(&p->tx_blocked, 0, __ATOMIC_SEQ_CST))
-			evt_wake(p->tx_evt);
+			evt_wake(&p->tx_set, p->tx_evt);
 	}
 	if (frames == NET_BUDGET && ho_next(ho))
-		evt_wake(p->rx_evt);
+		evt_wake(&p->rx_set, p->rx_evt);
 }
 
 static void rx_process(struct net_q *qs)
@@ -1245,7 +1260,7 @@ static void rx_process(struct net_q *qs)
 			q_watch(qs, -1);
 			tap_attach(qs, 0);
 		} else {
-			evt_drain(p->rx_evt);
+			evt_drain(&p->rx_set, p->rx_evt);
 			q_watch(qs, p->rx_evt);
 		}
 	} else if (!echo) {
@@ -1389,7 +1404,7 @@ static void op_queue_stop(void *opaque, struct vh_server_queue *q)
 		}
 		ho_release(&p->ho);
 		if (__atomic_exchange_n(&p->tx_blocked, 0, __ATOMIC_SEQ_CST))
-			evt_wake(p->tx_evt);
+			evt_wake(&p->tx_set, p->tx_evt);
 	}
 	if (flushed)
 		stat_add(&p->st.rx_flushed, flushed);
