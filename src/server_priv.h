@@ -128,6 +128,7 @@ struct vh_server_queue {
 	int kick_reg;            /* fd registered with the worker's epoll, -1 */
 	int watch_reg;
 	int polled;              /* atomic: the worker polls this queue */
+	int rerun;               /* worker-private: run again without waiting for a kick */
 };
 
 /* Inflight buffer mapping (GET/SET_INFLIGHT_FD). */

@@ -127,6 +127,28 @@ static uint64_t work_count(const struct vh_server_queue *q)
 
 /* ---- Worker -------------------------------------------------------------------------------- */
 
+/* Turns the kicks of w's queues back on before it sleeps (they were off while it busy-polled)
+ * and runs, once and with kicks on, each queue that got buffers meanwhile, so none waits for
+ * a kick that was never sent. Returns 1 if that found work. */
+static int worker_kicks_on(struct vhp_worker *w)
+{
+	struct vh_server *s = w->s;
+	int work = 0;
+
+	for (unsigned i = 0; i < s->nq; i++) {
+		struct vh_server_queue *q = &s->queues[i];
+		uint64_t before;
+
+		if (q->worker != w->idx || vhp_queue_kicks_on(q) <= 0)
+			continue;
+		before = work_count(q);
+		(void)vhp_queue_run(q, 0, 0);
+		if (work_count(q) != before)
+			work = 1;
+	}
+	return work;
+}
+
 static void *worker_main(void *arg)
 {
 	struct vhp_worker *w = arg;
@@ -134,6 +156,8 @@ static void *worker_main(void *arg)
 	struct vhp_run *run = cur_run(s);
 	struct epoll_event evs[64];
 	uint64_t last_work = 0;
+	int kicks_off = 0;       /* some queue of this worker runs with kicks off */
+	int again = 0;           /* some queue of this worker has rerun set */
 
 	while (!__atomic_load_n(&run->stop, __ATOMIC_ACQUIRE)) {
 		int polled = 0, busy, timeout, n, work = 0;
@@ -146,12 +170,20 @@ static void *worker_main(void *arg)
 		t = now_ns();
 		busy = last_work && t - last_work < (run->poll_ns > VHP_POLL_GRACE_NS
 						     ? run->poll_ns : VHP_POLL_GRACE_NS);
-		if (busy && (run->poll_ns || polled))
+		if ((busy && (run->poll_ns || polled)) || again)
 			timeout = 0;
 		else if (polled)
 			timeout = VHP_IDLE_POLL_MS;
 		else
 			timeout = -1;
+		if (timeout != 0 && kicks_off) {
+			/* Leaving the busy-poll window: ask for kicks again, and look once more. */
+			kicks_off = 0;
+			if (worker_kicks_on(w)) {
+				work = 1;
+				timeout = 0;
+			}
+		}
 		n = epoll_wait(w->epfd, evs, 64, timeout);
 		if (n < 0) {
 			if (errno == EINTR)
@@ -175,29 +207,53 @@ static void *worker_main(void *arg)
 			/* A device fd runs process even on a broken queue: the device must reap. */
 			(void)vhp_queue_run(src->q, src->kind == VHP_SRC_KICK,
 					    src->kind == VHP_SRC_WATCH);
-			if (work_count(src->q) != before)
+			if (work_count(src->q) != before) {
 				work = 1;
+				if (!run->poll_ns)
+					again = src->q->rerun = 1;
+			}
 		}
-		/* Polled queues, and with busy-poll every queue of this worker while work keeps
-		 * coming. */
-		if (polled || (run->poll_ns && busy)) {
+		/* Polled queues; with busy-poll every queue of this worker while work keeps coming
+		 * (with the driver's kicks off meanwhile); without it, queues that did work on a
+		 * kick, until a run does none: a device may leave buffers in the ring (a budget per
+		 * call), and only a pop that finds the ring empty asks the driver for the next
+		 * kick. */
+		if (polled || (run->poll_ns && busy) || again) {
+			again = 0;
 			for (unsigned i = 0; i < s->nq; i++) {
 				struct vh_server_queue *q = &s->queues[i];
 				uint64_t before;
 
 				if (q->worker != w->idx)
 					continue;
-				if (!__atomic_load_n(&q->polled, __ATOMIC_RELAXED) && !run->poll_ns)
+				if (!__atomic_load_n(&q->polled, __ATOMIC_RELAXED) && !run->poll_ns &&
+				    !q->rerun)
 					continue;
+				q->rerun = 0;
 				before = work_count(q);
-				(void)vhp_queue_run(q, 0, 0);
-				if (work_count(q) != before)
+				if (run->poll_ns && busy) {
+					if (vhp_queue_poll(q) == 0)
+						kicks_off = 1;
+				} else {
+					(void)vhp_queue_run(q, 0, 0);
+				}
+				if (work_count(q) != before) {
 					work = 1;
+					if (!run->poll_ns && !__atomic_load_n(&q->polled,
+									      __ATOMIC_RELAXED))
+						again = q->rerun = 1;
+				}
 			}
 		}
 		if (work)
 			last_work = now_ns();
 	}
+	/* Whoever runs the queues next (another vh_server_run(), or the application) needs the
+	 * kicks, and a readable kick fd for buffers that came without one. */
+	if (kicks_off)
+		for (unsigned i = 0; i < s->nq; i++)
+			if (s->queues[i].worker == w->idx && vhp_queue_kicks_on(&s->queues[i]) > 0)
+				vhp_queue_self_kick(&s->queues[i]);
 	return NULL;
 }
 
@@ -363,6 +419,7 @@ int vh_server_run(struct vh_server *s, const struct vh_server_run_opts *opts)
 		struct vh_server_queue *q = &s->queues[i];
 
 		vhp_q_lock(q);
+		q->rerun = 0;
 		if (q->runnable) {
 			if (q->kick_fd >= 0)
 				(void)vhp_run_watch(q, VHP_SRC_KICK, q->kick_fd);

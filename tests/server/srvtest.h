@@ -98,6 +98,7 @@ struct tdev {
 	int skip_disabled;       /* return at once on a disabled ring */
 	int complete_at_stop;    /* queue_stop completes held requests instead of dropping */
 	int watch_efd;           /* >= 0: watched for queue 0; readable = complete what is held */
+	unsigned budget;         /* > 0: pop at most this many (<= 16) per process call */
 	unsigned process_calls;
 	unsigned connects, disconnects, resets;
 };
@@ -166,8 +167,8 @@ static inline void tdev_process(void *opaque, struct vh_server_queue *q)
 	if (dev->skip_disabled && !vh_server_queue_enabled(q))
 		return;
 	memset(el, 0, sizeof(el));
-	for (unsigned round = 0; round < 64; round++) {
-		int n = vh_server_queue_pop(q, el, NELEM(el)), k = 0;
+	for (unsigned round = 0; round < (dev->budget ? 1u : 64u); round++) {
+		int n = vh_server_queue_pop(q, el, dev->budget ? dev->budget : NELEM(el)), k = 0;
 
 		if (n < 0) {
 			pthread_mutex_lock(&dev->lock);
@@ -433,6 +434,7 @@ struct tdrv_q {
 	unsigned done;
 	unsigned bad;
 	unsigned calls;
+	unsigned kicks;          /* kicks written */
 	uint32_t done_order[T_ORDER_MAX];
 	unsigned ndone_order;
 };
@@ -735,6 +737,7 @@ static inline void tdrv_kick(struct tdrv_q *dq)
 
 	if (write(dq->kick, &one, sizeof(one)) != sizeof(one))
 		T_FAIL("kick write");
+	dq->kicks++;
 }
 
 /* Adds up to n requests (as slots allow), publishes, kicks if the device wants it. */

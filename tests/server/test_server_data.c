@@ -3,7 +3,8 @@
  * Data both ways through a vh_server driven by libvhost's front-end: split and packed rings
  * (with EVENT_IDX, indirect, IN_ORDER), over a socketpair and over a socket path, several
  * queues on two worker threads with traffic on all of them at once, the event-loop agnostic
- * API, NOFD (polled) kicks, busy-poll, and client mode with reconnect. Every response byte and
+ * API, NOFD (polled) kicks, busy-poll (kicks off while polling, on again before sleeping),
+ * a device that pops a few requests per call, and client mode with reconnect. Every response byte and
  * length is checked by the driver, every request payload byte by the device; fd and mapping
  * counts return to their baseline.
  */
@@ -452,6 +453,117 @@ static void test_busy_poll(void)
 	daemon_polled(0, 300, 0);
 }
 
+/* ---- Kicks: a device with a budget; busy-poll turning them off and on -------------------- */
+
+/* The device pops at most 3 requests per call and is woken by kicks alone. The driver kicks
+ * only after a pop found the ring empty, so the worker must look again after a call that did
+ * work instead of waiting for a kick that never comes. */
+static void kick_budget(int packed)
+{
+	struct t_baseline b = t_baseline();
+	struct tsrv_cfg sc = { .nq = 1, .nthreads = 1 };
+	struct tdrv_cfg dc = { .nq = 1, .num = 128, .packed = packed, .event_idx = 1 };
+	struct tsrv t;
+	struct tdrv dr;
+
+	CHECK_EQ(tsrv_create(&t, &sc), 0);
+	t.dev.budget = 3;
+	tdrv_init(&dr, &dc);
+	CHECK_EQ(tdrv_socketpair(&dr, &t), 0);
+	tsrv_run(&t);
+	CHECK_EQ(tdrv_handshake(&dr, 0), 0);
+	CHECK_EQ(tdrv_traffic(&dr, 0, 3000, 64), 0);
+	CHECK_EQ(dr.q[0].done, 3000);
+	check_clean(&t, &dr);
+	t_teardown(&t, &dr);
+	CHECK_BASELINE(b);
+}
+
+static void test_kick_budget(void)
+{
+	kick_budget(0);
+	kick_budget(1);
+}
+
+/*
+ * Busy-poll with a 1 ms window: the worker turns the driver's kicks off while it polls and
+ * must turn them back on (and look once more) before it sleeps. Bursts separated by pauses of
+ * 0 to 3 ms cross that transition at every point; a burst published after the kicks were left
+ * off, or between turning them on and sleeping without a last look, would wait forever.
+ */
+static void poll_sleep(int packed, int event_idx)
+{
+	struct t_baseline b = t_baseline();
+	struct tsrv_cfg sc = { .nq = 1, .nthreads = 1, .poll_us = 1000 };
+	struct tdrv_cfg dc = { .nq = 1, .num = 64, .packed = packed, .event_idx = event_idx };
+	struct tsrv t;
+	struct tdrv dr;
+	struct tdrv_q *dq = &dr.q[0];
+
+	CHECK_EQ(tsrv_create(&t, &sc), 0);
+	tdrv_init(&dr, &dc);
+	CHECK_EQ(tdrv_socketpair(&dr, &t), 0);
+	tsrv_run(&t);
+	CHECK_EQ(tdrv_handshake(&dr, 0), 0);
+	for (unsigned round = 0; round < 240; round++) {
+		unsigned k = 1 + round % 7, target = dq->done + k;
+
+		CHECK_EQ(tdrv_submit(dq, k), k);
+		if (tdrv_wait_done(dq, target, 5000)) {
+			T_FAIL("round %u: %u of %u requests done: a kick was lost", round,
+			       dq->done - (target - k), k);
+			break;
+		}
+		t_sleep_ms(round % 4);
+	}
+	check_clean(&t, &dr);
+	t_teardown(&t, &dr);
+	CHECK_BASELINE(b);
+}
+
+static void test_poll_sleep_kicks(void)
+{
+	poll_sleep(0, 1);
+	poll_sleep(0, 0);
+	poll_sleep(1, 1);
+	poll_sleep(1, 0);
+}
+
+/* While the worker busy-polls (a window longer than the test), steady traffic needs no kicks:
+ * at most the ones before the first poll. */
+static void poll_no_kicks(int packed)
+{
+	struct t_baseline b = t_baseline();
+	struct tsrv_cfg sc = { .nq = 1, .nthreads = 1, .poll_us = 1000000 };
+	struct tdrv_cfg dc = { .nq = 1, .num = 128, .packed = packed, .event_idx = 1 };
+	struct vh_server_queue_stats st;
+	struct tsrv t;
+	struct tdrv dr;
+	unsigned k0;
+
+	CHECK_EQ(tsrv_create(&t, &sc), 0);
+	tdrv_init(&dr, &dc);
+	CHECK_EQ(tdrv_socketpair(&dr, &t), 0);
+	tsrv_run(&t);
+	CHECK_EQ(tdrv_handshake(&dr, 0), 0);
+	CHECK_EQ(tdrv_traffic(&dr, 0, 200, 32), 0);
+	k0 = dr.q[0].kicks;
+	CHECK_EQ(tdrv_traffic(&dr, 0, 6000, 32), 0);
+	/* Without turning them off: a kick after nearly every pass that emptied the ring. */
+	CHECK(dr.q[0].kicks - k0 <= 3);
+	check_clean(&t, &dr);
+	vh_server_queue_get_stats(vh_server_get_queue(t.s, 0), &st);
+	CHECK_EQ(st.popped, 6200);
+	t_teardown(&t, &dr);
+	CHECK_BASELINE(b);
+}
+
+static void test_poll_no_kicks(void)
+{
+	poll_no_kicks(0);
+	poll_no_kicks(1);
+}
+
 /* ---- A device fd watched by the queue's worker (asynchronous completions) ------------------ */
 
 static void test_watch_fd_async(void)
@@ -623,6 +735,9 @@ int main(int argc, char **argv)
 		T_TEST(test_agnostic_nofd),
 		T_TEST(test_nofd_kick_polled),
 		T_TEST(test_busy_poll),
+		T_TEST(test_kick_budget),
+		T_TEST(test_poll_sleep_kicks),
+		T_TEST(test_poll_no_kicks),
 		T_TEST(test_watch_fd_async),
 		T_TEST(test_stop_from_signal),
 	};
