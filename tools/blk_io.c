@@ -599,15 +599,16 @@ static void reap(struct blk_queue *bq)
 	}
 }
 
-/* Nulls the iovec pointers the last pop may have set: the server prepares a run of elements
- * from the first, up to as many as were asked for (the requests taken copied theirs). An
- * element left with pointers into the server's storage is still correct, only slower to
- * prepare; clearing all `max`, four at a time, costs less than testing each. */
+/* Nulls the iovec pointers the last pop set. The server prepares a run of elements from the
+ * first: at most as many as were asked for, as many as it might fill (the requests taken
+ * copied theirs). So the run ends within the first group of four that starts with a null
+ * element, and testing one element per four finds it. An element left with pointers into the
+ * server's storage is still correct, only slower to prepare. */
 static inline void elems_clear(struct vh_vq_elem *elems, unsigned max)
 {
 	struct vh_vq_elem *e = elems, *end4 = elems + (max & ~3u), *end = elems + max;
 
-	for (; e < end4; e += 4) {
+	for (; e < end4 && e->iov; e += 4) {
 		e[0].iov = NULL;
 		e[0].iov_gpa = NULL;
 		e[1].iov = NULL;
@@ -617,9 +618,11 @@ static inline void elems_clear(struct vh_vq_elem *elems, unsigned max)
 		e[3].iov = NULL;
 		e[3].iov_gpa = NULL;
 	}
-	for (; e < end; e++) {
-		e->iov = NULL;
-		e->iov_gpa = NULL;
+	if (e == end4) {
+		for (; e < end; e++) {
+			e->iov = NULL;
+			e->iov_gpa = NULL;
+		}
 	}
 }
 
@@ -660,9 +663,7 @@ void blk_process(void *opaque, struct vh_server_queue *q)
 		int n = vh_server_queue_pop(q, elems, max);
 
 		if (n <= 0) {
-			/* An empty poll prepares one element (more only in a rare race, which
-			 * leaves the rest slower to prepare, not wrong). */
-			elems_clear(elems, 1);
+			elems_clear(elems, max);
 			break;
 		}
 		popped = 1;
