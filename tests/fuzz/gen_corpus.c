@@ -21,6 +21,7 @@
 #include <libvhost/wire.h>
 #include "fuzz_common.h"
 #include "fuzz_inflight.h"
+#include "ring_seed.h"
 
 #define PF(b) VH_BIT(VH_USER_PROTOCOL_F_##b)
 #define ALL_PF (VH_BIT(VH_USER_PROTOCOL_F_MAX + 1) - 1)
@@ -457,49 +458,16 @@ static void ring_seed(const char *name, uint64_t features, unsigned num, unsigne
 {
 	static uint8_t img[12288 + 4096] __attribute__((aligned(64)));
 	struct vh_vq_seg segs[3] = { { 0x1800, 64 }, { 0x1fc0, 128 }, { 0x2100, 256 } };
-	struct vh_vq_driver_config dc;
-	struct vh_vq_driver *d = NULL;
-	struct vh_vring_layout lay;
+	uint8_t hdr[RING_SEED_HDR];
+	struct vh_vq_driver *d;
 	struct buf o = { .n = 0 };
 	size_t len;
 
 	memset(img, 0, sizeof(img));
-	put_u8(&o, (uint8_t)(((features & VH_VQ_F_RING_PACKED) ? 1 : 0) |
-			     ((features & VH_VQ_F_EVENT_IDX) ? 2 : 0) |
-			     ((features & VH_VQ_F_INDIRECT_DESC) ? 4 : 0) |
-			     ((features & VH_VQ_F_IN_ORDER) ? 8 : 0) | 0x60));
-	if (features & VH_VQ_F_RING_PACKED) {
-		put_u8(&o, (uint8_t)(num - 1));
-	} else {
-		uint8_t l = 0;
-
-		while ((1u << l) < num)
-			l++;
-		put_u8(&o, l);
-	}
-	put_u8(&o, 7);  /* batch of 8 */
-	put_u8(&o, 15); /* 16 iovecs */
-	put_u8(&o, 7);  /* 8 indirect entries */
-	put_u8(&o, 0);
-	put_u8(&o, 0);
-	put_u8(&o, 0);
-	if (vh_vring_layout(num, features, &lay)) {
-		fprintf(stderr, "layout %u\n", num);
-		exit(1);
-	}
-	memset(&dc, 0, sizeof(dc));
-	dc.num = num;
-	dc.features = features;
-	dc.ring_host = img;
-	dc.ring_gpa = 0;
-	dc.ring_size = lay.total;
-	if (ind_max) {
-		dc.indirect_host = img + 0x1000;
-		dc.indirect_gpa = 0x1000;
-		dc.indirect_size = (size_t)num * ind_max * 16u;
-		dc.indirect_max = ind_max;
-	}
-	if (vh_vq_driver_new(&d, &dc)) {
+	ring_seed_header(hdr, features, num);
+	put(&o, hdr, sizeof(hdr));
+	d = ring_seed_driver(img, features, num, ind_max);
+	if (!d) {
 		fprintf(stderr, "driver ring %s\n", name);
 		exit(1);
 	}

@@ -11,9 +11,10 @@
  * offset 12K, region C is GPA 0x10000..0x11000 at image offset 16K.
  */
 #include "ringtest.h"
+#include "ring_seed.h"
 
 #define IMG 20480u
-#define HDR 8u
+#define HDR RING_SEED_HDR
 
 static uint8_t *img_host(uint8_t *img, uint64_t gpa)
 {
@@ -27,9 +28,7 @@ static uint8_t *img_host(uint8_t *img, uint64_t gpa)
 /* Builds an input holding a ring of num entries with a few requests made available. */
 static size_t build_seed(uint8_t *in, uint64_t features, unsigned num, unsigned ind_max)
 {
-	struct vh_vq_driver_config dc;
-	struct vh_vq_driver *d = NULL;
-	struct vh_vring_layout lay;
+	struct vh_vq_driver *d;
 	/* Built aligned, then copied behind the header (the walker copies it into an aligned
 	 * buffer too). */
 	static uint8_t img[IMG] __attribute__((aligned(64)));
@@ -38,38 +37,12 @@ static size_t build_seed(uint8_t *in, uint64_t features, unsigned num, unsigned 
 		{ 0x1800, 64 }, { 0x1f80, 256 }, { 0x2400, 512 }, { 0x10100, 300 }
 	};
 	unsigned i;
-	int r;
 
-	memset(in, 0, HDR);
 	memset(img, 0, IMG);
-	in[0] = (uint8_t)(((features & VH_VQ_F_RING_PACKED) ? 1 : 0) |
-			  ((features & VH_VQ_F_EVENT_IDX) ? 2 : 0) |
-			  ((features & VH_VQ_F_INDIRECT_DESC) ? 4 : 0) |
-			  ((features & VH_VQ_F_IN_ORDER) ? 8 : 0) | 0x60); /* fresh wraps */
-	if (features & VH_VQ_F_RING_PACKED)
-		in[1] = (uint8_t)(num - 1);
-	else
-		for (in[1] = 0; (1u << in[1]) < num; in[1]++)
-			;
-	in[2] = 7;  /* batch 8 */
-	in[3] = 15; /* 16 iovecs */
-	in[4] = 7;  /* 8 indirect entries */
-	CHECK_EQ(vh_vring_layout(num, features, &lay), 0);
-	memset(&dc, 0, sizeof(dc));
-	dc.num = num;
-	dc.features = features;
-	dc.ring_host = img;
-	dc.ring_gpa = 0;
-	dc.ring_size = lay.total;
-	if (ind_max) {
-		dc.indirect_host = img + 0x1000;
-		dc.indirect_gpa = 0x1000;
-		dc.indirect_size = (size_t)num * ind_max * 16u;
-		dc.indirect_max = ind_max;
-	}
-	r = vh_vq_driver_new(&d, &dc);
-	CHECK_EQ(r, 0);
-	if (r < 0)
+	ring_seed_header(in, features, num);
+	d = ring_seed_driver(img, features, num, ind_max);
+	CHECK(d != NULL);
+	if (!d)
 		return 0;
 	for (i = 0; i < 4; i++)
 		memset(img_host(img, segs[i].gpa), 0x11 * (int)(i + 1), segs[i].len);
