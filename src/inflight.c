@@ -693,7 +693,7 @@ void vhp_inflight_push_begin(struct vh_server_queue *q, const struct vh_vq_used 
 			ST(r->desc[l].next, t->free_head);
 			t->next[l] = t->free_head;
 			t->free_head = h;
-			total += q->slots[id].e.ndesc;
+			total += q->slots[id].ndesc;
 		}
 		vh_vq_get_base(q->vq, &b);
 		p = b.used_idx + total;

@@ -15,6 +15,7 @@
 #define LIBVHOST_SERVER_PRIV_H
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <libvhost/server.h>
@@ -44,15 +45,38 @@ struct vhp_old_mem {
 	uint32_t pending;        /* elements popped under it and not pushed yet */
 };
 
-/* Per element id: what push needs, in one cache line. The element is kept as pop returned it
- * (one struct copy): its pieces for logging written bytes, ndesc for packed inflight records. */
+/* A storage block: where an element's iovecs and GPAs go (one 16-byte copy into it). */
+struct vhp_block {
+	struct iovec *iov;
+	uint64_t *gpa;
+};
+
+/* Per element id: what push needs, in one cache line. iov .. ndesc mirror the first 32 bytes
+ * of the popped vh_vq_elem (copied as one block): its pieces for logging written bytes (their
+ * lengths bound what is marked), ndesc for packed inflight records. */
 struct vhp_slot {
-	struct vh_vq_elem e;
-	struct iovec *blk;       /* storage block it holds; NULL = the id is not in flight */
+	struct vhp_block blk;    /* block it holds; blk.iov NULL = the id is not in flight */
+	struct iovec *iov;
+	uint64_t *iov_gpa;
+	uint32_t iov_cap;
+	uint32_t out_num;
+	uint32_t in_num;
+	uint16_t id;
+	uint16_t ndesc;
 	uint32_t gen;            /* memory generation it was popped under */
-	uint32_t pad;
+	uint32_t pad[3];
 };
 _Static_assert(sizeof(struct vhp_slot) == 64, "one slot per cache line");
+_Static_assert(offsetof(struct vhp_slot, ndesc) - offsetof(struct vhp_slot, iov) ==
+	       offsetof(struct vh_vq_elem, ndesc) - offsetof(struct vh_vq_elem, iov) &&
+	       offsetof(struct vh_vq_elem, iov) == 0 && offsetof(struct vh_vq_elem, ndesc) == 30 &&
+	       offsetof(struct vhp_slot, out_num) - offsetof(struct vhp_slot, iov) ==
+	       offsetof(struct vh_vq_elem, out_num) &&
+	       offsetof(struct vhp_slot, in_num) - offsetof(struct vhp_slot, iov) ==
+	       offsetof(struct vh_vq_elem, in_num) &&
+	       offsetof(struct vhp_slot, iov_gpa) - offsetof(struct vhp_slot, iov) ==
+	       offsetof(struct vh_vq_elem, iov_gpa),
+	       "the slot mirrors the head of vh_vq_elem");
 
 /* Per-queue inflight tracking (inflight.c). */
 struct vhp_inflight_q {
@@ -108,7 +132,7 @@ struct vh_server_queue {
 	 * one block, so slots_num - nfree of them are in flight, and those popped under the
 	 * current table are that minus the old tables' pending counts. */
 	struct vhp_slot *slots;
-	struct iovec **free_blocks; /* stack of free blocks */
+	struct vhp_block *free_blocks; /* stack of free blocks */
 	unsigned nfree;
 	unsigned slots_num;      /* size of the arrays above */
 	uint8_t *store;          /* mmap: slots_num blocks of max_iov iovecs + max_iov u64 */

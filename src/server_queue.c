@@ -5,6 +5,7 @@
  * memory-table generations that keep old mappings alive while popped elements point into them.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -40,6 +41,14 @@ static size_t block_bytes(const struct vh_server_queue *q)
 static int own_storage(const struct vh_server_queue *q, const void *p)
 {
 	return (uintptr_t)p - (uintptr_t)q->store < q->store_len;
+}
+
+/* The block whose iovecs start at iov. */
+static inline struct vhp_block block_at(const struct vh_server_queue *q, struct iovec *iov)
+{
+	struct vhp_block b = { iov, (uint64_t *)(void *)((uint8_t *)iov + q->gpa_off) };
+
+	return b;
 }
 
 void vhp_queue_free_storage(struct vh_server_queue *q)
@@ -82,45 +91,51 @@ static int alloc_storage(struct vh_server_queue *q, unsigned num)
 	q->slots_num = num;
 	/* Block 0 on top of the stack. */
 	for (unsigned i = 0; i < num; i++)
-		q->free_blocks[i] = (struct iovec *)(void *)(q->store +
-							     (size_t)(num - 1 - i) * block_bytes(q));
+		q->free_blocks[i] = block_at(q, (struct iovec *)(void *)(q->store +
+						 (size_t)(num - 1 - i) * block_bytes(q)));
 	q->nfree = num;
 	return 0;
 }
 
-/* Points the element at block blk where the caller gave no storage of its own. Storage of ours
+/* Points the element at block b where the caller gave no storage of its own. Storage of ours
  * left in a reused element array counts as none. */
-static void elem_prepare_slow(struct vh_server_queue *q, struct vh_vq_elem *e, struct iovec *blk)
+static void elem_prepare_slow(struct vh_server_queue *q, struct vh_vq_elem *e,
+			      struct vhp_block b)
 {
 	if (!e->iov || own_storage(q, e->iov)) {
-		e->iov = blk;
+		e->iov = b.iov;
 		e->iov_cap = q->max_iov;
 	}
 	if (!e->iov_gpa || own_storage(q, e->iov_gpa)) {
-		e->iov_gpa = (uint64_t *)(void *)((uint8_t *)blk + q->gpa_off);
+		e->iov_gpa = b.gpa;
 		if (e->iov_cap > q->max_iov)
 			e->iov_cap = q->max_iov;
 	}
 }
 
+_Static_assert(offsetof(struct vh_vq_elem, iov_gpa) == offsetof(struct vh_vq_elem, iov) +
+	       sizeof(struct iovec *), "iov and iov_gpa are copied as one block");
+
 /* Points elems[0..n) at the n blocks on top of the stack (element i at the i-th from the top),
- * without taking them. The usual element comes zeroed: three stores. */
+ * without taking them. An element that comes zeroed, or with both pointers into our storage
+ * (an array reused as it is), gets the block with one 16-byte copy and the capacity. */
 static void elems_prepare(struct vh_server_queue *q, struct vh_vq_elem *elems, unsigned n)
 {
-	struct iovec **top = q->free_blocks + q->nfree - 1;
-	size_t goff = q->gpa_off;
+	const struct vhp_block *top = q->free_blocks + q->nfree - 1;
+	uintptr_t base = (uintptr_t)q->store, len = q->store_len;
 	uint32_t cap = q->max_iov;
 
 	for (unsigned i = 0; i < n; i++) {
 		struct vh_vq_elem *e = &elems[i];
-		struct iovec *blk = top[-(ptrdiff_t)i];
+		uintptr_t a = (uintptr_t)e->iov, g = (uintptr_t)e->iov_gpa;
 
-		if (vhp_likely(((uintptr_t)e->iov | (uintptr_t)e->iov_gpa) == 0)) {
-			e->iov = blk;
-			e->iov_gpa = (uint64_t *)(void *)((uint8_t *)blk + goff);
+		if (vhp_likely((a | g) == 0) || (a - base < len && g - base < len)) {
+			struct vhp_block b = top[-(ptrdiff_t)i];
+
+			memcpy(&e->iov, &b, sizeof(b)); /* iov and iov_gpa, adjacent */
 			e->iov_cap = cap;
 		} else {
-			elem_prepare_slow(q, e, blk);
+			elem_prepare_slow(q, e, top[-(ptrdiff_t)i]);
 		}
 	}
 }
@@ -202,8 +217,9 @@ void vhp_queue_apply_log(struct vh_server_queue *q)
 static void log_buffers(struct vh_server_queue *q, const struct vh_vq_used *used, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++) {
-		const struct vh_vq_elem *e = &q->slots[used[i].id].e;
-		uint64_t len = used[i].len < e->in_len ? used[i].len : e->in_len;
+		const struct vhp_slot *e = &q->slots[used[i].id];
+		/* The writable pieces add up to the element's in_len, which bounds len. */
+		uint64_t len = used[i].len;
 
 		for (uint32_t k = e->out_num; k < e->out_num + e->in_num && len > 0; k++) {
 			uint64_t l = e->iov[k].iov_len < len ? e->iov[k].iov_len : len;
@@ -225,22 +241,22 @@ static void log_buffers(struct vh_server_queue *q, const struct vh_vq_used *used
 static int slots_take(struct vh_server_queue *q, const struct vh_vq_elem *elems, unsigned n)
 {
 	struct vhp_slot *slots = q->slots;
-	struct iovec **top = q->free_blocks + q->nfree - 1;
+	const struct vhp_block *top = q->free_blocks + q->nfree - 1;
+	const struct vh_vq_elem *e = elems, *end = elems + n;
 	uint32_t gen = q->gen;
-	unsigned i;
 
-	for (i = 0; i < n; i++) {
+	for (; e != end; e++, top--) {
 		/* The ring hands out ids below num == slots_num only. */
-		struct vhp_slot *sl = &slots[elems[i].id];
+		struct vhp_slot *sl = &slots[e->id];
 
-		if (vhp_unlikely(sl->blk != NULL))
+		if (vhp_unlikely(sl->blk.iov != NULL))
 			break;
-		sl->e = elems[i];
-		sl->blk = top[-(ptrdiff_t)i];
+		memcpy(&sl->iov, e, 32); /* iov .. ndesc */
+		sl->blk = *top;
 		sl->gen = gen;
 	}
-	q->nfree -= i;
-	return i < n ? -1 : 0;
+	q->nfree -= (unsigned)(e - elems);
+	return e != end ? -1 : 0;
 }
 
 /* Requests in flight before a restart, in their original order. Returns how many were put in
@@ -346,7 +362,7 @@ int vh_server_queue_push_locked(struct vh_server_queue *q, const struct vh_vq_us
 				unsigned n)
 {
 	struct vhp_slot *slots;
-	struct iovec **stack;
+	struct vhp_block *stack;
 	unsigned i, num;
 	int r;
 
@@ -371,11 +387,11 @@ int vh_server_queue_push_locked(struct vh_server_queue *q, const struct vh_vq_us
 		if (vhp_unlikely(id >= num))
 			break;
 		sl = &slots[id];
-		if (vhp_unlikely(sl->blk == NULL))
+		if (vhp_unlikely(sl->blk.iov == NULL))
 			break;
 		/* Within the stack's room: each id released here held a block. */
 		stack[i] = sl->blk;
-		sl->blk = NULL;
+		sl->blk.iov = NULL;
 	}
 	if (vhp_unlikely(i < n)) {
 		slots_restore(q, used, i);
