@@ -269,6 +269,10 @@ int vhp_queue_poll(struct vh_server_queue *q);
 /* Turns kicks back on before the worker sleeps (no-op unless vhp_queue_poll() turned them
  * off). 1 if buffers are available already (run the queue before sleeping), else 0. */
 int vhp_queue_kicks_on(struct vh_server_queue *q);
+/* After a kick-driven run that did work: makes sure the driver's next buffer brings a kick
+ * (the device may have stopped popping before the ring was empty). 1 if buffers are
+ * available already (run the queue again instead of waiting), else 0. */
+int vhp_queue_rearm(struct vh_server_queue *q);
 /* Makes the queue's fd readable so whoever polls it looks at the ring again. */
 void vhp_queue_self_kick(struct vh_server_queue *q);
 /* Releases old memory tables no element refers to any more (control thread). */

@@ -528,6 +528,22 @@ int vhp_queue_poll(struct vh_server_queue *q)
 	return 0;
 }
 
+int vhp_queue_rearm(struct vh_server_queue *q)
+{
+	int taken, r = 0;
+
+	taken = vhp_q_lock_auto(q);
+	if (q->vq && q->runnable && !q->broken && !q->kicks_off) {
+		r = vh_vq_enable_notify(q->vq);
+		if (r < 0) {
+			ring_fault(q);
+			r = 0;
+		}
+	}
+	vhp_q_unlock_auto(q, taken);
+	return r;
+}
+
 int vhp_queue_kicks_on(struct vh_server_queue *q)
 {
 	int r = 0;

@@ -209,15 +209,15 @@ static void *worker_main(void *arg)
 					    src->kind == VHP_SRC_WATCH);
 			if (work_count(src->q) != before) {
 				work = 1;
-				if (!run->poll_ns)
+				if (!run->poll_ns && vhp_queue_rearm(src->q) > 0)
 					again = src->q->rerun = 1;
 			}
 		}
 		/* Polled queues; with busy-poll every queue of this worker while work keeps coming
 		 * (with the driver's kicks off meanwhile); without it, queues that did work on a
-		 * kick, until a run does none: a device may leave buffers in the ring (a budget per
-		 * call), and only a pop that finds the ring empty asks the driver for the next
-		 * kick. */
+		 * kick and still have buffers once the kick is re-armed: a device may leave buffers
+		 * in the ring (a budget per call), and only a pop that finds the ring empty asks
+		 * the driver for the next kick. */
 		if (polled || (run->poll_ns && busy) || again) {
 			again = 0;
 			for (unsigned i = 0; i < s->nq; i++) {
@@ -239,8 +239,9 @@ static void *worker_main(void *arg)
 				}
 				if (work_count(q) != before) {
 					work = 1;
-					if (!run->poll_ns && !__atomic_load_n(&q->polled,
-									      __ATOMIC_RELAXED))
+					if (!run->poll_ns &&
+					    !__atomic_load_n(&q->polled, __ATOMIC_RELAXED) &&
+					    vhp_queue_rearm(q) > 0)
 						again = q->rerun = 1;
 				}
 			}
