@@ -721,9 +721,9 @@ static void direct_end(struct net_q *qs, struct net_q *rx, struct net_acc *a,
 	rx_unlock(p);
 }
 
-/* One checked TX frame into RX buffers as the RX worker would (rx_echo_one: same checks, same
- * drops). 0, or -1 when it must go through the hand-over instead (in pieces, no RX buffers,
- * RX broke). */
+/* One checked TX frame into an RX buffer as the RX worker would (rx_gather, rx_echo_one: same
+ * checks). 0, or -1 when it must go through the hand-over instead (in pieces, no RX buffers or
+ * none that takes it in its first piece, RX broke). */
 static int tx_direct_one(struct net_q *qs, struct net_q *rx, const struct vh_vq_elem *e,
 			 uint32_t len, struct net_acc *ra)
 {
@@ -740,13 +740,16 @@ static int tx_direct_one(struct net_q *qs, struct net_q *rx, const struct vh_vq_
 
 		if (rx_gather(rx, need, mrg, want) <= 0)
 			return -1;
+		b = st_at(rx, 0);
 	}
-	if (rx_echo_one(rx, (const uint8_t *)e->iov[0].iov_base + qs->hdr_len, len, mrg) < 0) {
-		ra->too_big++;
-	} else {
-		ra->frames++;
-		ra->bytes += len;
-	}
+	/* Guest to guest only into one piece (rx_echo_one's fast path, a memmove: a guest may
+	 * make the two overlap); buffers in pieces, frames to spread or to drop go through the
+	 * hand-over and the RX worker. */
+	if (!b->in_num || b->iov[0].iov_len < need)
+		return -1;
+	(void)rx_echo_one(rx, (const uint8_t *)e->iov[0].iov_base + qs->hdr_len, len, mrg);
+	ra->frames++;
+	ra->bytes += len;
 	return 0;
 }
 
@@ -782,7 +785,7 @@ static unsigned tx_direct_burst(struct net_q *qs, struct net_q *rx, unsigned max
 		 * first two header bytes (flags, gso_type) zero; the rest of the header is not
 		 * used. An RX buffer whose first writable piece takes it all. */
 		if (te[i].in_num || te[i].out_num != 1 || te[i].out_len < hl + NET_MIN_FRAME ||
-		    len > NET_MAX_FRAME || (src[0] | src[1]) ||
+		    len > NET_MAX_FRAME || te[i].iov[0].iov_len < hl + len || (src[0] | src[1]) ||
 		    re[i].out_num || !re[i].in_num || re[i].iov[0].iov_len < hl + len)
 			break;
 		dst = re[i].iov[0].iov_base;
@@ -790,7 +793,7 @@ static unsigned tx_direct_burst(struct net_q *qs, struct net_q *rx, unsigned max
 			memcpy(dst, &h, sizeof(h));
 		else
 			memcpy(dst, &h, 10);
-		memcpy(dst + hl, src + hl, len);
+		memmove(dst + hl, src + hl, len);   /* a guest may make the buffers overlap */
 		tu[i].id = te[i].id;
 		tu[i].len = 0;
 		ru[i].id = re[i].id;
@@ -1199,7 +1202,7 @@ static inline __attribute__((always_inline)) int rx_echo_one(struct net_q *qs,
 			memcpy(dst, &h, sizeof(h));
 		else
 			memcpy(dst, &h, 10);
-		memcpy(dst + hl, data, len);
+		memmove(dst + hl, data, len);       /* data may be guest memory (direct echo) */
 		st_complete(qs, (uint32_t)need);
 		return 0;
 	}
