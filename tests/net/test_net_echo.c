@@ -15,6 +15,7 @@
  *  - disabled_rings: a started but disabled TX ring is consumed and dropped; a disabled RX ring
  *    gets nothing until it is enabled again;
  *  - rx_short: RX buffers run out within a burst; the rest waits and arrives in order;
+ *  - overlapping_buffers: a TX buffer inside the RX buffer it is echoed into;
  *  - *_1w: the same with both rings of a pair on one worker, where TX puts frames straight into
  *    RX buffers.
  * Every test checks the fd and mapping counts are back to where they started.
@@ -466,6 +467,48 @@ out:
 	CHECK_BASELINE(b);
 }
 
+/* A hostile driver points a TX buffer into the RX buffer it is echoed into: the frame is
+ * copied guest to guest over an overlap (a memmove), so the RX buffer holds it as sent. Two
+ * frames in one burst, so the second takes the direct loop (tx_direct_burst) on one worker. */
+static void overlapping_buffers(void)
+{
+	struct t_baseline b = t_baseline();
+	struct vh_vq_driver_used u[4];
+	struct vh_vq_seg seg[2];
+	struct vh_vq_driver_req req[2] = { { &seg[0], 1, 0, 7 }, { &seg[1], 1, 0, 8 } };
+	uint8_t ref[2][200];
+	struct raw w;
+	uint8_t *rx, *p;
+
+	if (raw_open(&w, 0))
+		goto out;
+	rx = post_rx(&w, 2, 2048, 100);
+	seg[0].gpa = piece(&w, 12 + 100, &p);
+	seg[0].len = 12 + 100;
+	memset(p, 0, 12);
+	fill(p + 12, 100, 0, 8);
+	fill(ref[0], 100, 0, 8);
+	/* The second frame lies inside the second RX buffer, 64 bytes in. */
+	seg[1].gpa = w.gpa + (uint64_t)(rx + 2048 - w.mem) + 64;
+	seg[1].len = 12 + 200;
+	memset(rx + 2048 + 64, 0, 12);
+	fill(rx + 2048 + 64 + 12, 200, 0, 9);
+	fill(ref[1], 200, 0, 9);
+	CHECK_EQ(vh_driver_submit(w.drv, 1, req, 2), 2);
+	CHECK_EQ(collect(&w, 1, u, 2), 2);
+	CHECK_EQ(collect(&w, 0, u + 2, 2), 2);
+	CHECK_EQ(u[2].token, 100);
+	CHECK_EQ(u[2].len, 112);
+	CHECK_EQ(u[3].token, 101);
+	CHECK_EQ(u[3].len, 212);
+	if (memcmp(rx + 12, ref[0], 100) || memcmp(rx + 2048 + 12, ref[1], 200))
+		T_FAIL("a frame echoed over an overlap differs");
+	CHECK_EQ(stats(&w.s, 0).rx_frames, 2);
+out:
+	raw_close(&w);
+	CHECK_BASELINE(b);
+}
+
 /* The same with both rings of the pair on one worker thread: TX puts frames straight into RX
  * buffers (and falls back to the hand-over when it must). */
 static void one_worker(void (*fn)(void))
@@ -490,6 +533,7 @@ ONE_WORKER(malformed_packed)
 ONE_WORKER(rx_bad_buffers)
 ONE_WORKER(disabled_rings)
 ONE_WORKER(rx_short)
+ONE_WORKER(overlapping_buffers)
 
 static const struct t_test tests[] = {
 	T_TEST(echo_split_mrg_small),
@@ -502,6 +546,7 @@ static const struct t_test tests[] = {
 	T_TEST(rx_bad_buffers),
 	T_TEST(disabled_rings),
 	T_TEST(rx_short),
+	T_TEST(overlapping_buffers),
 	T_TEST(echo_split_mrg_small_1w),
 	T_TEST(echo_packed_mrg_small_1w),
 	T_TEST(echo_split_nomrg_1w),
@@ -512,6 +557,7 @@ static const struct t_test tests[] = {
 	T_TEST(rx_bad_buffers_1w),
 	T_TEST(disabled_rings_1w),
 	T_TEST(rx_short_1w),
+	T_TEST(overlapping_buffers_1w),
 };
 
 int main(int argc, char **argv)
