@@ -14,6 +14,11 @@
  *  - One push and one notify per batch of NET_BATCH frames; at most NET_BUDGET frames per call,
  *    then the queue wakes itself through its eventfd so other rings on the worker get a turn.
  *  - RX without buffers does not spin: the tap fd is unwatched until the driver kicks.
+ *  - Echo: the TX worker puts frames straight into RX buffers when it can take the RX ring's
+ *    state (rx_lock) and nothing waits in the hand-over (so order holds); otherwise frames go
+ *    through the hand-over to the RX worker. Guest-to-guest copies are memmoves (a guest may
+ *    overlap the buffers). Counters are added once per batch, before the completions that
+ *    they count are published.
  */
 #include <endian.h>
 #include <errno.h>
@@ -415,18 +420,18 @@ static inline __attribute__((always_inline)) void st_complete(struct net_q *qs, 
 	qs->st_n--;
 }
 
-/* Publishes the collected completions (one release store) and notifies once.
- *
- * With IN_ORDER the ring writes a run of completely filled buffers as one used entry (the
- * spec's batched form). DPDK's in-order RX paths read one entry per buffer and take its length
- * from it, so on RX a full buffer is published as the last entry of its push instead: one more
- * release store per full buffer, still one notification. */
 static int q_push(struct net_q *qs, const struct vh_vq_used *u, unsigned n)
 {
 	return qs->foreign ? vh_server_queue_push(qs->q, u, n) :
 			     vh_server_queue_push_locked(qs->q, u, n);
 }
 
+/* Publishes the collected completions (one release store) and notifies once.
+ *
+ * With IN_ORDER the ring writes a run of completely filled buffers as one used entry (the
+ * spec's batched form). DPDK's in-order RX paths read one entry per buffer and take its length
+ * from it, so on RX a full buffer is published as the last entry of its push instead: one more
+ * release store per full buffer, still one notification. */
 static void q_flush(struct net_q *qs)
 {
 	unsigned start = 0;
