@@ -125,6 +125,8 @@ static void elems_prepare(struct vh_server_queue *q, struct vh_vq_elem *elems, u
 	uintptr_t base = (uintptr_t)q->store, len = q->store_len;
 	uint32_t cap = q->max_iov;
 
+	/* Unrolled: the loop's own counting is a third of each short iteration. */
+#pragma GCC unroll 4
 	for (unsigned i = 0; i < n; i++) {
 		struct vh_vq_elem *e = &elems[i];
 		uintptr_t a = (uintptr_t)e->iov, g = (uintptr_t)e->iov_gpa;
@@ -245,6 +247,7 @@ static int slots_take(struct vh_server_queue *q, const struct vh_vq_elem *elems,
 	const struct vh_vq_elem *e = elems, *end = elems + n;
 	uint32_t gen = q->gen;
 
+#pragma GCC unroll 4
 	for (; e != end; e++, top--) {
 		/* The ring hands out ids below num == slots_num only. */
 		struct vhp_slot *sl = &slots[e->id];
@@ -380,6 +383,7 @@ int vh_server_queue_push_locked(struct vh_server_queue *q, const struct vh_vq_us
 	slots = q->slots;
 	stack = q->free_blocks + q->nfree;
 	num = q->slots_num;
+#pragma GCC unroll 4
 	for (i = 0; i < n; i++) {
 		uint32_t id = used[i].id;
 		struct vhp_slot *sl;

@@ -46,7 +46,8 @@ static void one_queue(const struct tdrv_cfg *dc, unsigned nthreads, unsigned tot
 	CHECK_EQ(tdrv_handshake(&dr, 0), 0);
 	CHECK_EQ(tdrv_traffic(&dr, 0, total, 32), 0);
 	CHECK_EQ(dr.q[0].done, total);
-	CHECK(dr.q[0].calls > 0);
+	/* Calls the driver never had to wait for are still counted in the eventfd. */
+	CHECK(dr.q[0].calls > 0 || t_read_counter(dr.q[0].call) > 0);
 	check_clean(&t, &dr);
 	status_ok(&dr);
 	vh_server_queue_get_stats(vh_server_get_queue(t.s, 0), &st);
