@@ -723,9 +723,28 @@ int vh_server_queue_polled(struct vh_server *s, unsigned qidx)
 	return __atomic_load_n(&s->queues[qidx].polled, __ATOMIC_RELAXED);
 }
 
+static uint64_t work_done(const struct vh_server_queue *q)
+{
+	return __atomic_load_n(&q->st.popped, __ATOMIC_RELAXED) +
+	       __atomic_load_n(&q->st.pushed, __ATOMIC_RELAXED);
+}
+
 int vh_server_run_queue(struct vh_server *s, unsigned qidx)
 {
+	struct vh_server_queue *q;
+	uint64_t before;
+	int r;
+
 	if (!s || qidx >= s->nq)
 		return -EINVAL;
-	return vhp_queue_run(&s->queues[qidx], 1, 0);
+	q = &s->queues[qidx];
+	before = work_done(q);
+	r = vhp_queue_run(q, 1, 0);
+	/* The device may have left buffers in the ring, and only a pop that found it empty
+	 * asked for the next kick: re-arm it, and if buffers wait, make the kick fd readable
+	 * so the caller's poll comes back. A polled queue is run regularly anyway. */
+	if (r == 0 && work_done(q) != before && !__atomic_load_n(&q->polled, __ATOMIC_RELAXED) &&
+	    vhp_queue_rearm(q) > 0)
+		vhp_queue_self_kick(q);
+	return r;
 }

@@ -138,7 +138,9 @@ struct vh_server_ops {
 	 * check vh_server_queue_enabled() and process without side effects, or return without
 	 * popping (the ring is looked at again when it is enabled). For a device fd
 	 * (vh_server_queue_watch_fd) it also runs on a broken queue, so the device can reap its
-	 * own completions (pop and push then return -EIO). */
+	 * own completions (pop and push then return -EIO). It need not empty the ring: after
+	 * a call that popped or pushed, the kick is re-armed and, while buffers wait, the
+	 * worker calls again (vh_server_run_queue() makes the kick fd readable instead). */
 	void (*process)(void *opaque, struct vh_server_queue *q);
 	/* Connection events. disconnected runs after every queue was stopped. */
 	void (*connected)(void *opaque);
@@ -179,8 +181,9 @@ int vh_server_queue_fd(struct vh_server *s, unsigned qidx);
 /* 1 if the queue is started with a NOFD kick: call vh_server_run_queue() for it regularly. */
 int vh_server_queue_polled(struct vh_server *s, unsigned qidx);
 /* Drains the kick and runs `process` for the queue if it is started and not broken (enabled
- * or not, see `process`). Returns 0, -EAGAIN if the queue is not runnable. Any thread;
- * serialised per queue. */
+ * or not, see `process`); if that did work and buffers still wait, the kick fd is left
+ * readable. Returns 0, -EAGAIN if the queue is not runnable. Any thread; serialised per
+ * queue. */
 int vh_server_run_queue(struct vh_server *s, unsigned qidx);
 
 /* ---- Daemon ------------------------------------------------------------------------------- */
@@ -191,9 +194,11 @@ struct vh_server_run_opts {
 	const unsigned *queue_thread;
 	int reconnect;              /* client mode: reconnect after a disconnect (path given to
 				     * vh_server_connect()), retrying every second */
-	int poll_us;                /* busy-poll queues this long before sleeping; 0 = never.
-				     * Queues with a NOFD kick are always polled (with a 1 ms
-				     * pause when idle). */
+	int poll_us;                /* busy-poll queues this long after the last work before
+				     * sleeping; 0 = never. While it polls, the worker asks the
+				     * driver not to kick, and asks again (then looks once more)
+				     * before it sleeps. Queues with a NOFD kick are always polled
+				     * (with a 1 ms pause when idle). */
 };
 
 /* Runs the control loop in the calling thread and the queues on worker threads (at most 64)

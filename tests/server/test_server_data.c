@@ -368,7 +368,7 @@ static void *agn_main(void *arg)
 	return NULL;
 }
 
-static void agnostic(int nofd)
+static void agnostic(int nofd, unsigned budget)
 {
 	struct t_baseline b = t_baseline();
 	struct tsrv_cfg sc = { .nq = 2 };
@@ -380,6 +380,7 @@ static void agnostic(int nofd)
 
 	CHECK_EQ(tsrv_create(&t, &sc), 0);
 	t.dev.s = t.s;
+	t.dev.budget = budget;
 	tdrv_init(&dr, &dc);
 	CHECK_EQ(tdrv_socketpair(&dr, &t), 0);
 	a.s = t.s;
@@ -410,12 +411,14 @@ static void agnostic(int nofd)
 
 static void test_agnostic(void)
 {
-	agnostic(0);
+	agnostic(0, 0);
+	/* A device that pops 3 per call: the kick fd stays readable while buffers wait. */
+	agnostic(0, 3);
 }
 
 static void test_agnostic_nofd(void)
 {
-	agnostic(1);
+	agnostic(1, 0);
 }
 
 /* ---- NOFD kick and busy-poll under the daemon ---------------------------------------------- */
