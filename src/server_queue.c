@@ -118,12 +118,15 @@ _Static_assert(offsetof(struct vh_vq_elem, iov_gpa) == offsetof(struct vh_vq_ele
 
 /* Points elems[0..n) at the n blocks on top of the stack (element i at the i-th from the top),
  * without taking them. An element that comes zeroed, or with both pointers into our storage
- * (an array reused as it is), gets the block with one 16-byte copy and the capacity. */
-static void elems_prepare(struct vh_server_queue *q, struct vh_vq_elem *elems, unsigned n)
+ * (an array reused as it is), gets the block with one 16-byte copy and the capacity. Returns 1
+ * if every element got its block that way (its iov and iov_gpa are the block's), else 0. */
+static inline __attribute__((always_inline)) int
+elems_prepare(struct vh_server_queue *q, struct vh_vq_elem *elems, unsigned n)
 {
 	const struct vhp_block *top = q->free_blocks + q->nfree - 1;
 	uintptr_t base = (uintptr_t)q->store, len = q->store_len;
 	uint32_t cap = q->max_iov;
+	int own = 1;
 
 	/* Unrolled: the loop's own counting is a third of each short iteration. */
 #pragma GCC unroll 4
@@ -138,8 +141,10 @@ static void elems_prepare(struct vh_server_queue *q, struct vh_vq_elem *elems, u
 			e->iov_cap = cap;
 		} else {
 			elem_prepare_slow(q, e, top[-(ptrdiff_t)i]);
+			own = 0;
 		}
 	}
+	return own;
 }
 
 /* Gives an old memory table back one element. */
@@ -238,25 +243,41 @@ static void log_buffers(struct vh_server_queue *q, const struct vh_vq_used *used
 /* ---- Data path ---------------------------------------------------------------------------- */
 
 /* Records popped elements under their ids; element i took the i-th block from the top of the
- * stack (elems_prepare). Fails if an id is already in flight (a split driver that put one head
- * in the avail ring twice); the elements before it stay taken. */
-static int slots_take(struct vh_server_queue *q, const struct vh_vq_elem *elems, unsigned n)
+ * stack (elems_prepare; own: every element's iov and iov_gpa are that block's, which pop does
+ * not change). Fails if an id is already in flight (a split driver that put one head in the
+ * avail ring twice); the elements before it stay taken. */
+static inline __attribute__((always_inline)) int
+slots_take(struct vh_server_queue *q, const struct vh_vq_elem *elems, unsigned n, int own)
 {
 	struct vhp_slot *slots = q->slots;
 	const struct vhp_block *top = q->free_blocks + q->nfree - 1;
 	const struct vh_vq_elem *e = elems, *end = elems + n;
 	uint32_t gen = q->gen;
 
+	if (vhp_likely(own)) {
 #pragma GCC unroll 4
-	for (; e != end; e++, top--) {
-		/* The ring hands out ids below num == slots_num only. */
-		struct vhp_slot *sl = &slots[e->id];
+		for (; e != end; e++, top--) {
+			/* The ring hands out ids below num == slots_num only. */
+			struct vhp_slot *sl = &slots[e->id];
+			struct vhp_block b = *top;
 
-		if (vhp_unlikely(sl->blk.iov != NULL))
-			break;
-		memcpy(&sl->iov, e, 32); /* iov .. ndesc */
-		sl->blk = *top;
-		sl->gen = gen;
+			if (vhp_unlikely(sl->blk.iov != NULL))
+				break;
+			sl->blk = b;
+			memcpy(&sl->iov, &b, 16);                /* iov, iov_gpa */
+			memcpy(&sl->iov_cap, &e->iov_cap, 16);   /* iov_cap .. ndesc */
+			sl->gen = gen;
+		}
+	} else {
+		for (; e != end; e++, top--) {
+			struct vhp_slot *sl = &slots[e->id];
+
+			if (vhp_unlikely(sl->blk.iov != NULL))
+				break;
+			memcpy(&sl->iov, e, 32); /* iov .. ndesc */
+			sl->blk = *top;
+			sl->gen = gen;
+		}
 	}
 	q->nfree -= (unsigned)(e - elems);
 	return e != end ? -1 : 0;
@@ -267,10 +288,10 @@ static int slots_take(struct vh_server_queue *q, const struct vh_vq_elem *elems,
 static int pop_resubmitted(struct vh_server_queue *q, struct vh_vq_elem *elems, unsigned max)
 {
 	unsigned n = 0;
-	int r;
+	int r, own;
 
 	while (n < max && q->inf.resub_pos < q->inf.resub_n && q->nfree > 0) {
-		elems_prepare(q, &elems[n], 1);
+		own = elems_prepare(q, &elems[n], 1);
 		r = vhp_inflight_resubmit(q, &elems[n]);
 		if (r < 0) {
 			ring_fault(q);
@@ -278,7 +299,7 @@ static int pop_resubmitted(struct vh_server_queue *q, struct vh_vq_elem *elems, 
 		}
 		if (r == 0)
 			break;
-		if (slots_take(q, &elems[n], 1)) {
+		if (slots_take(q, &elems[n], 1, own)) {
 			vhp_queue_mark_broken(q, "inflight buffer names one request twice");
 			return -EIO;
 		}
@@ -291,7 +312,7 @@ static int pop_locked(struct vh_server_queue *q, struct vh_vq_elem *elems, unsig
 {
 	struct vh_vq_base b0 = { 0 };
 	unsigned n = 0, room;
-	int r;
+	int r, own;
 
 	if (vhp_unlikely(!q->vq))
 		return 0;
@@ -320,7 +341,7 @@ static int pop_locked(struct vh_server_queue *q, struct vh_vq_elem *elems, unsig
 	}
 	if (r == 0)
 		room = 1;
-	elems_prepare(q, elems + n, room);
+	own = elems_prepare(q, elems + n, room);
 	if (q->inf.region && q->packed)
 		vh_vq_get_base(q->vq, &b0);
 	r = vh_vq_pop_batch(q->vq, elems + n, room);
@@ -328,7 +349,7 @@ static int pop_locked(struct vh_server_queue *q, struct vh_vq_elem *elems, unsig
 		ring_fault(q);
 		return -EIO;
 	}
-	if (vhp_unlikely(slots_take(q, elems + n, (unsigned)r))) {
+	if (vhp_unlikely(slots_take(q, elems + n, (unsigned)r, own))) {
 		vhp_queue_mark_broken(q, "head made available twice");
 		return -EIO;
 	}
