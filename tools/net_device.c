@@ -14,18 +14,12 @@
  *  - One push and one notify per batch of NET_BATCH frames; at most NET_BUDGET frames per call,
  *    then the queue wakes itself through its eventfd so other rings on the worker get a turn.
  *  - RX without buffers does not spin: the tap fd is unwatched until the driver kicks.
- *  - Echo: the TX worker puts frames straight into RX buffers when it can take the RX ring's
- *    state (rx_lock) and nothing waits in the hand-over (so order holds); otherwise frames go
- *    through the hand-over to the RX worker. Guest-to-guest copies are memmoves (a guest may
- *    overlap the buffers). Counters are added once per batch, before the completions that
- *    they count are published.
  */
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <net/if.h>
-#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,21 +68,11 @@ struct ho_rec {
 _Static_assert(sizeof(struct ho_rec) == 16, "records are 16-byte aligned");
 _Static_assert(NET_MAX_FRAME + 2 * sizeof(struct ho_rec) < HO_SIZE / 4, "hand-over too small");
 
-/* Each side works on private positions and publishes them once per batch (one store), so a
- * frame costs no shared-memory write of its own. The two sides' fields sit on separate cache
- * lines. */
 struct ho_ring {
 	uint8_t *buf;
-	/* Producer (TX worker). */
-	_Alignas(64) size_t head;    /* published (release): bytes ever produced */
-	size_t nrec;                 /* published before head: records ever produced */
-	size_t phead, pnrec;         /* committed, published at the next ho_publish */
-	size_t ptail;                /* the tail as last read */
-	size_t resv;                 /* where the reserved record starts */
-	/* Consumer (RX worker). */
-	_Alignas(64) size_t tail;    /* published (release) */
-	size_t ctail, cnrec;         /* consumed, published at the next ho_release */
-	size_t chead;                /* the head as last read */
+	size_t head;                 /* written by the producer (release), bytes ever produced */
+	size_t tail;                 /* written by the consumer (release) */
+	size_t resv;                 /* producer: where the reserved record starts */
 };
 
 static size_t ho_rec_size(uint32_t len)
@@ -99,17 +83,15 @@ static size_t ho_rec_size(uint32_t len)
 /* Producer: room for a frame of len bytes, or NULL when full. */
 static uint8_t *ho_reserve(struct ho_ring *h, uint32_t len)
 {
-	size_t head = h->phead;
+	size_t head = h->head;
+	size_t tail = __atomic_load_n(&h->tail, __ATOMIC_ACQUIRE);
 	size_t rec = ho_rec_size(len);
 	size_t pos = head & (HO_SIZE - 1);
 	size_t end = HO_SIZE - pos;
 	size_t need = rec <= end ? rec : end + rec;
 
-	if (HO_SIZE - (head - h->ptail) < need) {
-		h->ptail = __atomic_load_n(&h->tail, __ATOMIC_ACQUIRE);
-		if (HO_SIZE - (head - h->ptail) < need)
-			return NULL;
-	}
+	if (HO_SIZE - (head - tail) < need)
+		return NULL;
 	if (rec > end) {
 		((struct ho_rec *)(void *)(h->buf + pos))->len = HO_WRAP;
 		pos = 0;
@@ -120,64 +102,40 @@ static uint8_t *ho_reserve(struct ho_ring *h, uint32_t len)
 	return h->buf + pos + sizeof(struct ho_rec);
 }
 
-/* Producer: the reserved record is complete (seen by the consumer after ho_publish). */
 static void ho_commit(struct ho_ring *h, uint32_t len)
 {
-	h->phead = h->resv + ho_rec_size(len);
-	h->pnrec++;
+	/* Publishes the record (and any wrap marker before it) to the consumer. */
+	__atomic_store_n(&h->head, h->resv + ho_rec_size(len), __ATOMIC_RELEASE);
 }
 
-/* Producer: makes the committed records (and any wrap marker) visible. */
-static void ho_publish(struct ho_ring *h)
+/* Consumer: the oldest record, or NULL. */
+static const struct ho_rec *ho_peek(struct ho_ring *h)
 {
-	if (h->phead == h->head)
-		return;
-	__atomic_store_n(&h->nrec, h->pnrec, __ATOMIC_RELAXED);
-	__atomic_store_n(&h->head, h->phead, __ATOMIC_RELEASE);
-}
-
-/* Consumer: the oldest record not consumed yet, or NULL. */
-static const struct ho_rec *ho_next(struct ho_ring *h)
-{
-	size_t tail = h->ctail;
+	size_t tail = h->tail;
+	size_t head = __atomic_load_n(&h->head, __ATOMIC_ACQUIRE);
 	const struct ho_rec *r;
 	size_t pos;
 
-	if (tail == h->chead) {
-		h->chead = __atomic_load_n(&h->head, __ATOMIC_ACQUIRE);
-		if (tail == h->chead)
-			return NULL;
-	}
+	if (tail == head)
+		return NULL;
 	pos = tail & (HO_SIZE - 1);
 	r = (const void *)(h->buf + pos);
 	if (r->len == HO_WRAP) {
-		/* The producer publishes a marker together with the record after it. */
-		h->ctail = tail + (HO_SIZE - pos);
-		if (h->ctail == h->chead)
+		/* The producer commits a marker together with the record after it. */
+		tail += HO_SIZE - pos;
+		__atomic_store_n(&h->tail, tail, __ATOMIC_RELEASE);
+		if (tail == head)
 			return NULL;
 		r = (const void *)h->buf;
 	}
 	return r;
 }
 
-/* Consumer: records published and not consumed yet (at least 1 after ho_next found one; the
- * count may run ahead of the head read, never behind it). */
-static size_t ho_waiting(struct ho_ring *h)
+static void ho_consume(struct ho_ring *h, const struct ho_rec *r)
 {
-	return __atomic_load_n(&h->nrec, __ATOMIC_RELAXED) - h->cnrec;
-}
-
-static void ho_take(struct ho_ring *h, const struct ho_rec *r)
-{
-	h->ctail += ho_rec_size(r->len);
-	h->cnrec++;
-}
-
-/* Consumer: gives the consumed room back to the producer. */
-static void ho_release(struct ho_ring *h)
-{
-	if (h->ctail != h->tail)
-		__atomic_store_n(&h->tail, h->ctail, __ATOMIC_RELEASE);
+	/* seq_cst: the TX side sets tx_blocked and then looks at the tail; we store the tail
+	 * and then look at tx_blocked, so one of us sees the other. */
+	__atomic_store_n(&h->tail, h->tail + ho_rec_size(r->len), __ATOMIC_SEQ_CST);
 }
 
 /* ---- Device state ------------------------------------------------------------------------ */
@@ -197,17 +155,13 @@ struct net_q {
 	/* popped, not yet used: FIFO of up to num elements */
 	struct vh_vq_elem *stash;
 	unsigned st_head, st_n;
-	uint64_t st_space;           /* RX with MRG_RXBUF: sum of in_len over the stash */
-	int count_space;             /* st_space is kept (it is read) */
-	unsigned pop_ask;            /* TX: elements asked of a pop (tx_pop) */
+	uint64_t st_space;           /* RX: sum of in_len over the stash */
 	struct vh_vq_used *used;     /* num entries */
 	uint8_t *full;               /* used[i] filled its buffer completely */
 	unsigned nused;
 	int split_full;              /* publish a full buffer as the last entry of a push */
 	int watched;                 /* fd registered with vh_server_queue_watch_fd, or -1 */
 	int broken;
-	int foreign;                 /* RX used by the TX worker, which does not hold the RX
-				      * queue's lock: push with the locking call */
 	int warned;
 	uint8_t *bounce;             /* NET_MAX_FRAME + header: TX linearising, RX overflow */
 	struct iovec iov[NET_MAX_IOV];
@@ -218,18 +172,9 @@ struct net_pair {
 	unsigned idx;
 	int tap_fd;                  /* tap mode: this pair's queue of the tap; -1 */
 	int rx_evt, tx_evt;          /* eventfds watched by the RX / TX ring */
-	int rx_set, tx_set;          /* atomic: the eventfd may be signalled (evt_wake) */
 	struct ho_ring ho;           /* echo mode */
 	int rx_started;              /* atomic: the RX ring is started and not broken */
 	int tx_blocked;              /* atomic: TX waits for room in the hand-over */
-	/* Echo: the RX ring's device state (rxq, the net_q it points to) belongs to whoever
-	 * holds rx_lock: the RX worker in process, the TX worker while it puts frames straight
-	 * into RX buffers, queue_start / queue_stop of the RX ring. Workers only try it (a worker
-	 * holding its own queue lock must not wait for it); an RX worker that found it taken sets
-	 * rx_missed so the holder wakes it when it lets go. */
-	int rx_lock;                 /* atomic: 0 free, 1 taken */
-	int rx_missed;               /* atomic */
-	struct net_q *rxq;           /* the started RX ring, or NULL */
 	int attached;                /* tap queue attached (multi-queue taps; RX worker / stop) */
 	struct net_pair_stats st;    /* relaxed atomics */
 };
@@ -273,157 +218,77 @@ static int has(uint64_t features, unsigned bit)
 	return (features >> bit) & 1;
 }
 
-/* A pair's eventfds come with a flag "may be signalled", so the side that runs every poll
- * does not pay a read() each time, and a wake while one is pending is no write(). The waker
- * publishes its data, then sets the flag and writes only if it was clear; the woken side
- * clears the flag before it reads the eventfd and then the data. An exchange on both sides
- * orders the data: a waker finding the flag set has its data seen by the reader's exchange. */
-static void evt_wake(int *set, int fd)
+static void evt_wake(int fd)
 {
 	uint64_t one = 1;
 	ssize_t r;
 
-	if (__atomic_exchange_n(set, 1, __ATOMIC_SEQ_CST))
-		return;
 	/* EAGAIN means the counter is already non-zero: the reader wakes anyway. */
 	r = write(fd, &one, sizeof(one));
 	(void)r;
 }
 
-static void evt_drain(int *set, int fd)
+static void evt_drain(int fd)
 {
 	uint64_t v;
+	ssize_t r;
 
-	if (!__atomic_load_n(set, __ATOMIC_RELAXED) ||
-	    !__atomic_exchange_n(set, 0, __ATOMIC_SEQ_CST))
-		return;
-	if (read(fd, &v, sizeof(v)) < 0)
-		/* The waker set the flag and has not written yet: the fd becomes readable
-		 * after this, so the next drain must read it. */
-		__atomic_store_n(set, 1, __ATOMIC_SEQ_CST);
-}
-
-/* ---- RX ring ownership (echo) ------------------------------------------------------------- */
-
-static int rx_trylock(struct net_pair *p)
-{
-	return !__atomic_load_n(&p->rx_lock, __ATOMIC_RELAXED) &&
-	       !__atomic_exchange_n(&p->rx_lock, 1, __ATOMIC_SEQ_CST);
-}
-
-/* Control thread (queue_start / queue_stop), holding no queue lock: a worker holds it for at
- * most one process call. */
-static void rx_lock_wait(struct net_pair *p)
-{
-	while (!rx_trylock(p))
-		sched_yield();
-}
-
-/* Lets go, and wakes the RX worker if it came while the lock was taken. */
-static void rx_unlock(struct net_pair *p)
-{
-	__atomic_store_n(&p->rx_lock, 0, __ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&p->rx_missed, __ATOMIC_SEQ_CST) &&
-	    __atomic_exchange_n(&p->rx_missed, 0, __ATOMIC_SEQ_CST))
-		evt_wake(&p->rx_set, p->rx_evt);
-}
-
-/* The RX worker: 1 with the lock, or 0 after asking the holder to wake it. The second try
- * closes the window where the holder let go before it could see rx_missed. */
-static int rx_enter(struct net_pair *p)
-{
-	if (rx_trylock(p))
-		return 1;
-	__atomic_store_n(&p->rx_missed, 1, __ATOMIC_SEQ_CST);
-	return rx_trylock(p);
-}
-
-/* The RX worker lets go (a missed flag it set itself is stale by now). */
-static void rx_leave(struct net_pair *p)
-{
-	__atomic_store_n(&p->rx_missed, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&p->rx_lock, 0, __ATOMIC_RELEASE);
+	r = read(fd, &v, sizeof(v));
+	(void)r;
 }
 
 /* ---- Stash and used batch ------------------------------------------------------------------ */
 
-/* The stash is a plain array: elements [st_head, st_head + st_n) wait, in ring order. It is
- * refilled from index 0 once empty, and moved down when a pop needs the room at its end.
- * Every other element has its iov pointers cleared: the server prepares such an element with
- * three stores (one it pointed at its own storage before takes a range check). */
 static struct vh_vq_elem *st_at(struct net_q *qs, unsigned i)
 {
-	return &qs->stash[qs->st_head + i];
-}
-
-static void st_clear(struct vh_vq_elem *e, unsigned n)
-{
-	for (unsigned i = 0; i < n; i++) {
-		e[i].iov = NULL;
-		e[i].iov_gpa = NULL;
-	}
+	return &qs->stash[(qs->st_head + i) % qs->num];
 }
 
 /* Pops up to max more elements into the stash. Returns the count, 0, or -EIO (broken). */
 static int st_pop(struct net_q *qs, unsigned max)
 {
+	unsigned tail = (qs->st_head + qs->st_n) % qs->num;
 	unsigned room = qs->num - qs->st_n;
-	unsigned n = max, tail;
+	unsigned n = max;
 	int r;
 
 	if (qs->broken)
 		return -EIO;
 	if (n > room)
 		n = room;
+	if (n > qs->num - tail)
+		n = qs->num - tail;     /* contiguous part; the next call wraps */
 	if (n == 0)
 		return 0;
-	if (!qs->st_n) {
-		qs->st_head = 0;
-	} else if (qs->num - (qs->st_head + qs->st_n) < n) {
-		unsigned from = qs->st_head > qs->st_n ? qs->st_head : qs->st_n;
-
-		memmove(qs->stash, qs->stash + qs->st_head, qs->st_n * sizeof(*qs->stash));
-		st_clear(qs->stash + from, qs->st_head + qs->st_n - from);
-		qs->st_head = 0;
+	for (unsigned i = 0; i < n; i++) {
+		/* Zero iov fields: the server points them at its own per-element storage. */
+		qs->stash[tail + i].iov = NULL;
+		qs->stash[tail + i].iov_gpa = NULL;
+		qs->stash[tail + i].iov_cap = 0;
 	}
-	tail = qs->st_head + qs->st_n;
 	r = vh_server_queue_pop(qs->q, &qs->stash[tail], n);
 	if (r < 0) {
 		qs->broken = 1;
-		st_clear(qs->stash + tail, n);
 		return r;
 	}
-	/* The server may have prepared more than it filled: an empty pop prepares one (more
-	 * only in a rare race, which leaves them slower to prepare, not wrong). */
-	st_clear(qs->stash + tail + r, r ? n - (unsigned)r : 1);
-	for (int i = 0; qs->count_space && i < r; i++)
+	for (int i = 0; i < r; i++)
 		qs->st_space += qs->stash[tail + (unsigned)i].in_len;
 	qs->st_n += (unsigned)r;
 	return r;
 }
 
 /* The head element leaves the stash as a completion of len bytes. */
-static inline __attribute__((always_inline)) void st_complete(struct net_q *qs, uint32_t len)
+static void st_complete(struct net_q *qs, uint32_t len)
 {
-	struct vh_vq_elem *e = &qs->stash[qs->st_head];
-	unsigned u = qs->nused;
+	struct vh_vq_elem *e = st_at(qs, 0);
 
-	qs->used[u].id = e->id;
-	qs->used[u].len = len;
-	qs->full[u] = len == e->in_len;
-	qs->nused = u + 1;
-	if (qs->count_space)
-		qs->st_space -= e->in_len;
-	e->iov = NULL;
-	e->iov_gpa = NULL;
-	qs->st_head++;
+	qs->used[qs->nused].id = e->id;
+	qs->used[qs->nused].len = len;
+	qs->full[qs->nused] = len == e->in_len;
+	qs->nused++;
+	qs->st_space -= e->in_len;
+	qs->st_head = (qs->st_head + 1) % qs->num;
 	qs->st_n--;
-}
-
-static int q_push(struct net_q *qs, const struct vh_vq_used *u, unsigned n)
-{
-	return qs->foreign ? vh_server_queue_push(qs->q, u, n) :
-			     vh_server_queue_push_locked(qs->q, u, n);
 }
 
 /* Publishes the collected completions (one release store) and notifies once.
@@ -442,11 +307,11 @@ static void q_flush(struct net_q *qs)
 	for (unsigned i = 0; qs->split_full && r >= 0 && i + 1 < qs->nused; i++) {
 		if (!qs->full[i])
 			continue;
-		r = q_push(qs, qs->used + start, i + 1 - start);
+		r = vh_server_queue_push_locked(qs->q, qs->used + start, i + 1 - start);
 		start = i + 1;
 	}
 	if (r >= 0)
-		r = q_push(qs, qs->used + start, qs->nused - start);
+		r = vh_server_queue_push_locked(qs->q, qs->used + start, qs->nused - start);
 	qs->nused = 0;
 	if (r < 0) {
 		qs->broken = 1;
@@ -538,22 +403,10 @@ static int tx_check(const struct net_q *qs, const struct vh_vq_elem *e, struct v
 	    e->out_len - qs->hdr_len > NET_MAX_FRAME)
 		return -1;
 	len = (uint32_t)(e->out_len - qs->hdr_len);
-	if (e->out_num && e->iov[0].iov_len >= qs->hdr_len) {
-		/* The usual layout: fixed-size copies the compiler expands. */
-		if (qs->hdr_len == sizeof(*h))
-			memcpy(h, e->iov[0].iov_base, sizeof(*h));
-		else
-			memcpy(h, e->iov[0].iov_base, 10);
-	} else {
-		memset(h, 0, sizeof(*h));
-		/* Bounded gather-copy: the header may be spread over several descriptors. */
-		if (vh_iov_to_buf(e->iov, e->out_num, 0, h, qs->hdr_len) != qs->hdr_len)
-			return -1;
-	}
-	h->num_buffers = 0;                         /* RX-only; the tap gets 0 */
-	*frame_len = len;
-	if (__builtin_expect(h->flags == 0 && h->gso_type == HDR_GSO_NONE, 1))
-		return 0;
+	memset(h, 0, sizeof(*h));
+	/* Bounded gather-copy: the header may be spread over several descriptors. */
+	if (vh_iov_to_buf(e->iov, e->out_num, 0, h, qs->hdr_len) != qs->hdr_len)
+		return -1;
 	if (h->flags & ~HDR_F_NEEDS_CSUM)           /* DATA_VALID / RSC_INFO are RX-only */
 		return -1;
 	if (h->flags & HDR_F_NEEDS_CSUM) {
@@ -578,6 +431,8 @@ static int tx_check(const struct net_q *qs, const struct vh_vq_elem *e, struct v
 		if ((h->gso_type & HDR_GSO_ECN) && !has(f, NETF_HOST_ECN))
 			return -1;
 	}
+	h->num_buffers = 0;
+	*frame_len = len;
 	return 0;
 }
 
@@ -607,245 +462,19 @@ static int tap_write(struct net_q *qs, const struct vh_vq_elem *e, const struct 
 	return r == (ssize_t)(qs->hdr_len + len) ? 0 : -EIO;
 }
 
-/* A pop prepares as many elements as it is asked for whenever the ring is not empty, however
- * few it then fills, and each one prepared and left over costs a clear here too. So TX asks
- * for about twice what the last pop found (at least 4, at most NET_BATCH): a driver sending
- * one frame at a time costs one element, not 32; a full pop doubles the next ask. */
-static int tx_pop(struct net_q *qs)
-{
-	unsigned ask = qs->pop_ask;
-	int r = st_pop(qs, ask);
-
-	if (r > 0) {
-		unsigned next = 2 * (unsigned)r;
-
-		qs->pop_ask = next < 4 ? 4 : next > NET_BATCH ? NET_BATCH : next;
-	}
-	return r;
-}
-
-/* Counters of one process call, added to the pair's (atomics) once at its end. */
-struct net_acc {
-	uint64_t frames, bytes, malformed, disabled, no_rx, errors, gso, too_big;
-};
-
-/* Before the completions are published: a driver that sees them sees the counts. */
-static void acc_tx_flush(struct net_pair *p, struct net_acc *a)
-{
-	if (a->frames) {
-		stat_add(&p->st.tx_frames, a->frames);
-		stat_add(&p->st.tx_bytes, a->bytes);
-	}
-	if (a->malformed)
-		stat_add(&p->st.tx_malformed, a->malformed);
-	if (a->disabled)
-		stat_add(&p->st.tx_disabled, a->disabled);
-	if (a->no_rx)
-		stat_add(&p->st.tx_no_rx, a->no_rx);
-	if (a->errors)
-		stat_add(&p->st.tx_errors, a->errors);
-	if (a->gso)
-		stat_add(&p->st.tx_gso, a->gso);
-	memset(a, 0, sizeof(*a));
-}
-
-static void acc_rx_flush(struct net_pair *p, struct net_acc *a)
-{
-	if (a->frames) {
-		stat_add(&p->st.rx_frames, a->frames);
-		stat_add(&p->st.rx_bytes, a->bytes);
-	}
-	if (a->too_big)
-		stat_add(&p->st.rx_too_big, a->too_big);
-	memset(a, 0, sizeof(*a));
-}
-
-/* Echo: the frame of a checked TX element into the hand-over. 0, or -1 when it is full
- * (TX then waits: tx_blocked is set and RX wakes it once it made room). */
-static int tx_echo_one(struct net_q *qs, const struct vh_vq_elem *e, uint32_t len,
-		       struct net_acc *a)
-{
-	struct net_pair *p = qs->p;
-	uint8_t *dst = ho_reserve(&p->ho, len);
-
-	if (__builtin_expect(!dst, 0)) {
-		/* Full: let RX see (and the counters count) everything first, say so, then look
-		 * again (RX may have made room meanwhile). */
-		acc_tx_flush(p, a);
-		ho_publish(&p->ho);
-		__atomic_store_n(&p->tx_blocked, 1, __ATOMIC_SEQ_CST);
-		__atomic_thread_fence(__ATOMIC_SEQ_CST);
-		dst = ho_reserve(&p->ho, len);
-		if (!dst)
-			return -1;
-		__atomic_store_n(&p->tx_blocked, 0, __ATOMIC_RELAXED);
-	}
-	/* One piece (tx_check bounded out_len by the pieces) is one memcpy. */
-	vh_iov_to_buf(e->iov, e->out_num, qs->hdr_len, dst, len);
-	ho_commit(&p->ho, len);
-	return 0;
-}
-
-static int rx_gather(struct net_q *qs, size_t need, int mrg, unsigned want);
-static int rx_echo_slow(struct net_q *qs, const uint8_t *data, uint32_t len, int mrg);
-static inline __attribute__((always_inline)) int rx_echo_one(struct net_q *qs,
-							     const uint8_t *data, uint32_t len,
-							     int mrg);
-
-/* Echo, TX and RX of the pair on one worker (or the RX worker idle): the TX worker puts frames
- * straight into RX buffers, one copy instead of two and no hand-over records. Only behind
- * every frame handed over before (order), and only while it holds the RX ring's state. */
-static struct net_q *direct_begin(struct net_q *qs)
-{
-	struct net_pair *p = qs->p;
-	struct net_q *rx;
-
-	if (!rx_trylock(p))
-		return NULL;
-	rx = p->rxq;
-	if (!rx || rx->broken || p->ho.phead != __atomic_load_n(&p->ho.tail, __ATOMIC_ACQUIRE)) {
-		rx_unlock(p);
-		return NULL;
-	}
-	rx->foreign = 1;
-	return rx;
-}
-
-/* Publishes what went to RX (counters first: TX's, then RX's) and lets RX go. */
-static void direct_end(struct net_q *qs, struct net_q *rx, struct net_acc *a,
-		       struct net_acc *ra)
-{
-	struct net_pair *p = qs->p;
-
-	acc_tx_flush(p, a);
-	acc_rx_flush(p, ra);
-	q_flush(rx);
-	rx->foreign = 0;
-	if (rx->broken)
-		q_broken(rx);
-	rx_unlock(p);
-}
-
-/* One checked TX frame into an RX buffer as the RX worker would (rx_gather, rx_echo_one: same
- * checks). 0, or -1 when it must go through the hand-over instead (in pieces, no RX buffers or
- * none that takes it in its first piece, RX broke). */
-static int tx_direct_one(struct net_q *qs, struct net_q *rx, const struct vh_vq_elem *e,
-			 uint32_t len, struct net_acc *ra)
-{
-	int mrg = has(rx->features, NETF_MRG_RXBUF);
-	uint64_t need = (uint64_t)rx->hdr_len + len;
-	const struct vh_vq_elem *b = rx->st_n ? st_at(rx, 0) : NULL;
-
-	if (e->out_num != 1 || e->iov[0].iov_len < (uint64_t)qs->hdr_len + len)
-		return -1;
-	if (!b || b->out_num || b->in_len < rx->hdr_len + (mrg ? 0u : NET_MIN_FRAME) ||
-	    (mrg && rx->st_space < need)) {
-		/* As many RX buffers as TX frames wait (this one included). */
-		unsigned want = qs->st_n < NET_BATCH ? qs->st_n : NET_BATCH;
-
-		if (rx_gather(rx, need, mrg, want) <= 0)
-			return -1;
-		b = st_at(rx, 0);
-	}
-	/* Guest to guest only into one piece (rx_echo_one's fast path, a memmove: a guest may
-	 * make the two overlap); buffers in pieces, frames to spread or to drop go through the
-	 * hand-over and the RX worker. */
-	if (!b->in_num || b->iov[0].iov_len < need)
-		return -1;
-	(void)rx_echo_one(rx, (const uint8_t *)e->iov[0].iov_base + qs->hdr_len, len, mrg);
-	ra->frames++;
-	ra->bytes += len;
-	return 0;
-}
-
-/* The common case of direct echo in one loop: TX frames in one piece with a header asking for
- * nothing (no flags, no GSO), each into an RX buffer whose first piece holds header and frame,
- * the per-frame bookkeeping of st_complete and the counters kept in locals. Stops at the first
- * frame that needs anything else (tx_check / tx_direct_one then decide as usual), and before
- * either side's completions reach NET_BATCH. Returns the frames done. */
-static unsigned tx_direct_burst(struct net_q *qs, struct net_q *rx, unsigned max,
-				struct net_acc *a, struct net_acc *ra)
-{
-	struct vh_vq_elem *te = qs->stash + qs->st_head, *re = rx->stash + rx->st_head;
-	struct vh_vq_used *tu = qs->used + qs->nused, *ru = rx->used + rx->nused;
-	uint8_t *rfull = rx->full + rx->nused;
-	uint64_t hl = qs->hdr_len, bytes = 0, rspace = 0;
-	unsigned n = qs->st_n < rx->st_n ? qs->st_n : rx->st_n, i;
-	struct vh_net_hdr h;
-
-	if (n > max)
-		n = max;
-	if (n > NET_BATCH - qs->nused)
-		n = NET_BATCH - qs->nused;
-	if (n > NET_BATCH - rx->nused)
-		n = NET_BATCH - rx->nused;
-	memset(&h, 0, sizeof(h));
-	h.num_buffers = htole16(1);
-	for (i = 0; i < n; i++) {
-		const uint8_t *src = te[i].iov[0].iov_base;
-		uint64_t len = te[i].out_len - hl;
-		uint8_t *dst;
-
-		/* One readable piece (so out_len is its length), a frame within bounds, the
-		 * first two header bytes (flags, gso_type) zero; the rest of the header is not
-		 * used. An RX buffer whose first writable piece takes it all. */
-		if (te[i].in_num || te[i].out_num != 1 || te[i].out_len < hl + NET_MIN_FRAME ||
-		    len > NET_MAX_FRAME || te[i].iov[0].iov_len < hl + len || (src[0] | src[1]) ||
-		    re[i].out_num || !re[i].in_num || re[i].iov[0].iov_len < hl + len)
-			break;
-		dst = re[i].iov[0].iov_base;
-		if (hl == sizeof(h))
-			memcpy(dst, &h, sizeof(h));
-		else
-			memcpy(dst, &h, 10);
-		memmove(dst + hl, src + hl, len);   /* a guest may make the buffers overlap */
-		tu[i].id = te[i].id;
-		tu[i].len = 0;
-		ru[i].id = re[i].id;
-		ru[i].len = (uint32_t)(hl + len);
-		rfull[i] = hl + len == re[i].in_len;
-		rspace += re[i].in_len;
-		bytes += len;
-		te[i].iov = NULL;
-		te[i].iov_gpa = NULL;
-		re[i].iov = NULL;
-		re[i].iov_gpa = NULL;
-	}
-	if (!i)
-		return 0;
-	qs->st_head += i;
-	qs->st_n -= i;
-	qs->nused += i;
-	rx->st_head += i;
-	rx->st_n -= i;
-	rx->nused += i;
-	if (rx->count_space)
-		rx->st_space -= rspace;
-	a->frames += i;
-	a->bytes += bytes;
-	ra->frames += i;
-	ra->bytes += bytes;
-	return i;
-}
-
 static void tx_process(struct net_q *qs)
 {
 	struct net_pair *p = qs->p;
 	struct net_dev *d = p->d;
 	int enabled = vh_server_queue_enabled(qs->q);
-	int echo = d->o.mode == NET_MODE_ECHO;
 	unsigned frames = 0, added = 0;
-	struct net_acc a = { 0 };
 	int blocked = 0;
 	/* Echo: frames go to RX only while it is started and enabled (looked up here, not left
 	 * to RX's worker, which may not have run yet after a start or an enable). */
-	int rx_ready = echo && __atomic_load_n(&p->rx_started, __ATOMIC_ACQUIRE) &&
+	int rx_ready = __atomic_load_n(&p->rx_started, __ATOMIC_ACQUIRE) &&
 		       vh_server_queue_enabled(vh_server_get_queue(d->s, 2 * p->idx));
-	struct net_q *rx = NULL;     /* straight into RX buffers while set */
-	int direct = -1;             /* -1: not tried in this call; 0: off for the rest of it */
-	struct net_acc ra = { 0 };
 
-	evt_drain(&p->tx_set, p->tx_evt);
+	evt_drain(p->tx_evt);
 	q_watch(qs, p->tx_evt);
 	while (frames < NET_BUDGET) {
 		struct vh_vq_elem *e;
@@ -854,7 +483,7 @@ static void tx_process(struct net_q *qs)
 		int r;
 
 		if (!qs->st_n) {
-			r = tx_pop(qs);
+			r = st_pop(qs, NET_BATCH);
 			if (r < 0) {
 				q_broken(qs);
 				break;
@@ -862,94 +491,64 @@ static void tx_process(struct net_q *qs)
 			if (r == 0)
 				break;
 		}
-		if (direct > 0 && rx->st_n) {
-			unsigned k = tx_direct_burst(qs, rx, NET_BUDGET - frames, &a, &ra);
-
-			if (k) {
-				frames += k;
-				goto flush;
-			}
-		}
 		e = st_at(qs, 0);
 		if (!enabled) {
 			/* Started but disabled: consume and drop, no side effects. */
-			a.disabled++;
+			stat_add(&p->st.tx_disabled, 1);
 		} else if (tx_check(qs, e, &h, &len) < 0) {
-			a.malformed++;
-		} else if (echo) {
-			if (!rx_ready) {
-				a.no_rx++;
-				goto done;
-			}
-			if (direct < 0) {
-				rx = direct_begin(qs);
-				direct = rx != NULL;
-			}
-			if (direct && tx_direct_one(qs, rx, e, len, &ra) < 0) {
-				/* This frame and the rest of the call go behind it, in order. */
-				direct_end(qs, rx, &a, &ra);
-				rx = NULL;
-				direct = 0;
-			}
-			if (!direct) {
-				if (tx_echo_one(qs, e, len, &a) < 0) {
-					blocked = 1;
-					break;
-				}
-				added++;
-			}
-			a.frames++;
-			a.bytes += len;
-		} else {
+			stat_add(&p->st.tx_malformed, 1);
+		} else if (d->o.mode == NET_MODE_TAP) {
 			r = tap_write(qs, e, &h, len);
 			if (r < 0) {
-				a.errors++;
+				stat_add(&p->st.tx_errors, 1);
 				if (!qs->warned++)
 					dlog(d, VH_LOG_WARN, "pair %u: tap write: %s", p->idx,
 					     strerror(-r));
 			} else {
-				a.frames++;
-				a.bytes += len;
+				stat_add(&p->st.tx_frames, 1);
+				stat_add(&p->st.tx_bytes, len);
 				if (h.gso_type != HDR_GSO_NONE)
-					a.gso++;
+					stat_add(&p->st.tx_gso, 1);
 			}
+		} else if (!rx_ready) {
+			stat_add(&p->st.tx_no_rx, 1);
+		} else {
+			uint8_t *dst = ho_reserve(&p->ho, len);
+
+			if (!dst) {
+				/* Full: say so, then look again (RX may have made room meanwhile). */
+				__atomic_store_n(&p->tx_blocked, 1, __ATOMIC_SEQ_CST);
+				__atomic_thread_fence(__ATOMIC_SEQ_CST);
+				dst = ho_reserve(&p->ho, len);
+				if (!dst) {
+					blocked = 1;
+					break;
+				}
+				__atomic_store_n(&p->tx_blocked, 0, __ATOMIC_RELAXED);
+			}
+			vh_iov_to_buf(e->iov, e->out_num, qs->hdr_len, dst, len);
+			ho_commit(&p->ho, len);
+			added++;
+			stat_add(&p->st.tx_frames, 1);
+			stat_add(&p->st.tx_bytes, len);
 		}
-done:
 		st_complete(qs, 0);
 		frames++;
-flush:
-		if (qs->nused >= NET_BATCH || (rx && rx->nused >= NET_BATCH)) {
-			acc_tx_flush(p, &a);
-			if (rx) {
-				acc_rx_flush(p, &ra);
-				q_flush(rx);
-				if (rx->broken) {
-					direct_end(qs, rx, &a, &ra);
-					rx = NULL;
-					direct = 0;
-				}
-			}
+		if (qs->nused >= NET_BATCH) {
+			q_flush(qs);
 			if (added) {
-				ho_publish(&p->ho);
-				evt_wake(&p->rx_set, p->rx_evt);
+				evt_wake(p->rx_evt);
 				added = 0;
 			}
-			q_flush(qs);
 		}
 	}
-	if (frames)
-		acc_tx_flush(p, &a);
-	if (rx)
-		direct_end(qs, rx, &a, &ra);
-	if (added) {
-		ho_publish(&p->ho);
-		evt_wake(&p->rx_set, p->rx_evt);
-	}
 	q_flush(qs);
+	if (added)
+		evt_wake(p->rx_evt);
 	if (qs->broken)
 		q_broken(qs);
 	else if (frames == NET_BUDGET && !blocked)
-		evt_wake(&p->tx_set, p->tx_evt);   /* more may wait: come back after the others */
+		evt_wake(p->tx_evt);    /* more may be waiting: come back after the others */
 }
 
 /* ---- RX ----------------------------------------------------------------------------------- */
@@ -963,18 +562,17 @@ static void rx_drop_bad_heads(struct net_q *qs, size_t min)
 
 		if (!e->out_num && e->in_len >= min)
 			return;
-		/* Published with the next flush (counters first, as for frames); stash and
-		 * unpublished completions together never exceed the ring size. */
 		stat_add(&qs->p->st.rx_bad_buf, 1);
 		st_complete(qs, 0);
+		if (qs->nused >= NET_BATCH)
+			q_flush(qs);
 	}
 }
 
-/* Gathers RX buffers for a frame of up to `need` bytes (header included); without MRG_RXBUF
- * `want` buffers are popped at a time (the frames known to wait, at most NET_BATCH). Returns 1
- * when the stash can take it (or the whole ring is popped and is all there is), 0 to wait for
- * buffers, -EIO when the ring broke. */
-static int rx_gather(struct net_q *qs, size_t need, int mrg, unsigned want)
+/* Gathers RX buffers for a frame of up to `need` bytes (header included). Returns 1 when the
+ * stash can take it (or the whole ring is popped and is all there is), 0 to wait for buffers,
+ * -EIO when the ring broke. */
+static int rx_gather(struct net_q *qs, size_t need, int mrg)
 {
 	size_t first_min = mrg ? qs->hdr_len : qs->hdr_len + NET_MIN_FRAME;
 
@@ -982,7 +580,7 @@ static int rx_gather(struct net_q *qs, size_t need, int mrg, unsigned want)
 		rx_drop_bad_heads(qs, first_min);
 		if (qs->st_n && (!mrg || qs->st_space >= need || qs->st_n == qs->num))
 			return 1;
-		int r = st_pop(qs, mrg ? NET_BATCH : want);
+		int r = st_pop(qs, mrg ? NET_BATCH : 1);
 
 		if (r < 0)
 			return r;
@@ -991,41 +589,31 @@ static int rx_gather(struct net_q *qs, size_t need, int mrg, unsigned want)
 	}
 }
 
-/* The number of stash buffers (from the head) a frame of `total` bytes spans (MRG_RXBUF). */
-static unsigned rx_span(struct net_q *qs, uint64_t total)
+/* Uses the first buffers of the stash for a frame of `total` bytes (header included) already
+ * in them; fixes the header (num_buffers, flags). */
+static void rx_complete(struct net_q *qs, uint64_t total, struct vh_net_hdr *h)
 {
 	unsigned k = 0;
+	uint64_t left = total;
 
-	while (total && k < qs->st_n) {
-		uint64_t l = st_at(qs, k)->in_len;
+	/* Buffers the frame spans (MRG_RXBUF), in stash order. */
+	while (left && k < qs->st_n) {
+		struct vh_vq_elem *e = st_at(qs, k);
 
-		total -= l < total ? l : total;
+		left -= e->in_len < left ? e->in_len : left;
 		k++;
 	}
-	return k;
-}
-
-/* Uses the first k buffers of the stash for a frame of `total` bytes (header included) already
- * in them. */
-static void rx_complete(struct net_q *qs, uint64_t total, unsigned k)
-{
-	for (unsigned i = 0; i < k; i++) {
-		uint64_t l = st_at(qs, 0)->in_len;
-		uint64_t take = l < total ? l : total;
-
-		total -= take;
-		st_complete(qs, (uint32_t)take);
-	}
-}
-
-/* The header of a received frame: ours (echo) or the tap's checked copy, num_buffers set. */
-static void rx_put_hdr(struct net_q *qs, struct vh_net_hdr *h, unsigned k)
-{
-	const struct vh_vq_elem *e = st_at(qs, 0);
-
 	if (qs->hdr_len >= sizeof(*h))
 		h->num_buffers = htole16((uint16_t)k);
-	vh_buf_to_iov(e->iov + e->out_num, e->in_num, 0, h, qs->hdr_len);
+	vh_buf_to_iov(st_at(qs, 0)->iov + st_at(qs, 0)->out_num, st_at(qs, 0)->in_num, 0, h,
+		      qs->hdr_len);
+	left = total;
+	for (unsigned i = 0; i < k; i++) {
+		uint64_t take = st_at(qs, 0)->in_len < left ? st_at(qs, 0)->in_len : left;
+
+		left -= take;
+		st_complete(qs, (uint32_t)take);
+	}
 }
 
 static void tap_attach(struct net_q *qs, int on)
@@ -1059,7 +647,7 @@ static void rx_tap(struct net_q *qs)
 		ssize_t n;
 		int r;
 
-		r = rx_gather(qs, qs->rx_need, mrg, NET_BATCH);
+		r = rx_gather(qs, qs->rx_need, mrg);
 		if (r <= 0) {
 			/* No buffers: leave frames in the tap; the driver's kick brings us back. */
 			q_watch(qs, -1);
@@ -1127,12 +715,7 @@ static void rx_tap(struct net_q *qs)
 				continue;
 			}
 		}
-		{
-			unsigned k = rx_span(qs, (uint64_t)n);
-
-			rx_put_hdr(qs, &h, k);
-			rx_complete(qs, (uint64_t)n, k);
-		}
+		rx_complete(qs, (uint64_t)n, &h);
 		if (h.gso_type != HDR_GSO_NONE)
 			stat_add(&p->st.rx_gso, 1);
 		stat_add(&p->st.rx_frames, 1);
@@ -1146,156 +729,88 @@ static void rx_tap(struct net_q *qs)
 	/* Budget used up: the tap is still readable and watched, so we run again. */
 }
 
-/* rx_echo_one when the head buffer is in pieces or too small: put_stream over its pieces, or
- * (MRG_RXBUF) over as many buffers as the frame needs. */
-static int rx_echo_slow(struct net_q *qs, const uint8_t *data, uint32_t len, int mrg)
-{
-	struct vh_vq_elem *e = st_at(qs, 0);
-	unsigned hl = qs->hdr_len;
-	uint64_t need = (uint64_t)hl + len;
-	struct vh_net_hdr h;
-	uint64_t off = 0;
-	unsigned k;
-
-	memset(&h, 0, sizeof(h));
-	if (e->in_len >= need) {
-		h.num_buffers = htole16(1);
-		put_stream(e->iov + e->out_num, e->in_num, &h, hl, data, 0, need);
-		st_complete(qs, (uint32_t)need);
-		return 0;
-	}
-	/* Without MRG_RXBUF the head buffer is kept for the next frame; with it, not even the
-	 * whole ring holds the frame. */
-	if (!mrg || qs->st_space < need)
-		return -1;
-	/* Spread the stream (header, frame) over as many buffers as it needs. */
-	k = rx_span(qs, need);
-	if (hl >= sizeof(h))
-		h.num_buffers = htole16((uint16_t)k);
-	for (unsigned i = 0; i < k; i++) {
-		struct vh_vq_elem *b = st_at(qs, i);
-		uint64_t take = b->in_len < need - off ? b->in_len : need - off;
-
-		put_stream(b->iov + b->out_num, b->in_num, &h, hl, data, (size_t)off, (size_t)take);
-		off += take;
-	}
-	rx_complete(qs, need, k);
-	return 0;
-}
-
-/* Echo: one frame into the RX buffers at the head of the stash, which rx_gather made ready
- * (the head buffer is device-writable and can hold a header and a minimal frame; with
- * MRG_RXBUF the stash holds `need` bytes unless the ring has less). Returns 0, or -1 when the
- * frame cannot fit (it is dropped, the buffers stay). */
-static inline __attribute__((always_inline)) int rx_echo_one(struct net_q *qs,
-							     const uint8_t *data, uint32_t len,
-							     int mrg)
-{
-	struct vh_vq_elem *e = st_at(qs, 0);
-	const struct iovec *in = e->iov + e->out_num;
-	unsigned hl = qs->hdr_len;
-	uint64_t need = (uint64_t)hl + len;
-
-	if (__builtin_expect(e->in_num != 0 && in->iov_len >= need, 1)) {
-		/* The first piece holds it all (num_buffers 1): a header store and one memcpy. */
-		uint8_t *dst = in->iov_base;
-		struct vh_net_hdr h;
-
-		memset(&h, 0, sizeof(h));
-		h.num_buffers = htole16(1);
-		if (hl == sizeof(h))
-			memcpy(dst, &h, sizeof(h));
-		else
-			memcpy(dst, &h, 10);
-		memmove(dst + hl, data, len);       /* data may be guest memory (direct echo) */
-		st_complete(qs, (uint32_t)need);
-		return 0;
-	}
-	return rx_echo_slow(qs, data, len, mrg);
-}
-
 static void rx_echo(struct net_q *qs)
 {
 	struct net_pair *p = qs->p;
-	struct ho_ring *ho = &p->ho;
 	int mrg = has(qs->features, NETF_MRG_RXBUF);
-	uint64_t first_min = qs->hdr_len + (mrg ? 0 : NET_MIN_FRAME);
-	unsigned frames = 0;
-	struct net_acc a = { 0 };
+	unsigned frames = 0, consumed = 0;
 	const struct ho_rec *rec = NULL;
 
-	evt_drain(&p->rx_set, p->rx_evt);
+	evt_drain(p->rx_evt);
 	q_watch(qs, p->rx_evt);
-	while (frames < NET_BUDGET && (rec = ho_next(ho)) != NULL) {
+	while (frames < NET_BUDGET && (rec = ho_peek(&p->ho)) != NULL) {
+		const uint8_t *data = (const uint8_t *)(rec + 1);
 		uint64_t need = (uint64_t)qs->hdr_len + rec->len;
-		const struct vh_vq_elem *e = qs->st_n ? st_at(qs, 0) : NULL;
+		struct vh_net_hdr h;
+		int r;
 
-		/* Buffers: the head of the stash when it is usable, else gather (popping as many
-		 * as frames wait). */
-		if (!e || e->out_num || e->in_len < first_min || (mrg && qs->st_space < need)) {
-			size_t w = ho_waiting(ho);
-			unsigned want = w == 0 || w > NET_BATCH ? NET_BATCH : (unsigned)w;
+		r = rx_gather(qs, need, mrg);
+		if (r <= 0)
+			break;                  /* frames wait; the driver's kick brings us back */
+		if (mrg ? qs->st_space < need : st_at(qs, 0)->in_len < need) {
+			/* Cannot fit: with MRG_RXBUF not even the whole ring; without it, the head
+			 * buffer (which is kept for the next frame). */
+			stat_add(&p->st.rx_too_big, 1);
+			ho_consume(&p->ho, rec);
+			consumed++;
+			frames++;
+			continue;
+		}
+		memset(&h, 0, sizeof(h));
+		/* Copy the stream (header, frame) over as many buffers as it needs. */
+		{
+			uint64_t off = 0;
 
-			if (rx_gather(qs, need, mrg, want) <= 0)
-				break;          /* frames wait; the driver's kick brings us back */
+			for (unsigned i = 0; off < need; i++) {
+				struct vh_vq_elem *e = st_at(qs, i);
+				uint64_t take = e->in_len < need - off ? e->in_len : need - off;
+
+				put_stream(e->iov + e->out_num, e->in_num, &h, qs->hdr_len, data,
+					   (size_t)off, (size_t)take);
+				off += take;
+			}
 		}
-		if (rx_echo_one(qs, (const uint8_t *)(rec + 1), rec->len, mrg) < 0) {
-			a.too_big++;
-		} else {
-			a.frames++;
-			a.bytes += rec->len;
-		}
-		ho_take(ho, rec);
+		rx_complete(qs, need, &h);
+		stat_add(&p->st.rx_frames, 1);
+		stat_add(&p->st.rx_bytes, rec->len);
+		ho_consume(&p->ho, rec);
+		consumed++;
 		frames++;
-		if (qs->nused >= NET_BATCH) {
-			acc_rx_flush(p, &a);
+		if (qs->nused >= NET_BATCH)
 			q_flush(qs);
-			ho_release(ho);
-		}
 	}
-	if (frames)
-		acc_rx_flush(p, &a);
 	q_flush(qs);
-	ho_release(ho);
 	if (qs->broken)
 		q_broken(qs);
-	if (frames) {
-		/* TX sets tx_blocked and then reads the tail; we published the tail and now read
-		 * tx_blocked: with the fences on both sides one of us sees the other. */
+	if (consumed) {
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
-		if (__atomic_load_n(&p->tx_blocked, __ATOMIC_RELAXED) &&
-		    __atomic_exchange_n(&p->tx_blocked, 0, __ATOMIC_SEQ_CST))
-			evt_wake(&p->tx_set, p->tx_evt);
+		if (__atomic_exchange_n(&p->tx_blocked, 0, __ATOMIC_SEQ_CST))
+			evt_wake(p->tx_evt);
 	}
-	if (frames == NET_BUDGET && ho_next(ho))
-		evt_wake(&p->rx_set, p->rx_evt);
+	if (frames == NET_BUDGET && ho_peek(&p->ho))
+		evt_wake(p->rx_evt);
 }
 
 static void rx_process(struct net_q *qs)
 {
 	struct net_pair *p = qs->p;
-	int echo = p->d->o.mode == NET_MODE_ECHO;
+	int enabled = vh_server_queue_enabled(qs->q);
 
-	if (echo && !rx_enter(p))
-		return;                 /* the TX worker has the RX ring; it wakes us when done */
-	if (qs->broken) {
-		/* broken meanwhile by the TX worker, which also stopped watching */
-	} else if (!vh_server_queue_enabled(qs->q)) {
+	if (!enabled) {
 		/* Started but disabled: supply nothing; frames wait (tap) or are refused (echo). */
-		if (!echo) {
+		if (p->d->o.mode == NET_MODE_TAP) {
 			q_watch(qs, -1);
 			tap_attach(qs, 0);
 		} else {
-			evt_drain(&p->rx_set, p->rx_evt);
+			evt_drain(p->rx_evt);
 			q_watch(qs, p->rx_evt);
 		}
-	} else if (!echo) {
-		rx_tap(qs);
-	} else {
-		rx_echo(qs);
+		return;
 	}
-	if (echo)
-		rx_leave(p);
+	if (p->d->o.mode == NET_MODE_TAP)
+		rx_tap(qs);
+	else
+		rx_echo(qs);
 }
 
 /* ---- Server callbacks ---------------------------------------------------------------------- */
@@ -1305,12 +820,12 @@ static void op_process(void *opaque, struct vh_server_queue *q)
 	struct net_q *qs = vh_server_queue_get_priv(q);
 
 	(void)opaque;
-	if (!qs)
+	if (!qs || qs->broken)
 		return;
-	if (!qs->tx)
-		rx_process(qs);         /* looks at broken itself (echo: TX may set it) */
-	else if (!qs->broken)
+	if (qs->tx)
 		tx_process(qs);
+	else
+		rx_process(qs);
 }
 
 static unsigned hdr_len_for(uint64_t features)
@@ -1358,8 +873,6 @@ static int op_queue_start(void *opaque, struct vh_server_queue *q)
 	qs->features = vh_server_features(d->s);
 	qs->hdr_len = hdr_len_for(qs->features);
 	qs->split_full = !qs->tx && has(qs->features, VH_F_IN_ORDER);
-	qs->count_space = !qs->tx && has(qs->features, NETF_MRG_RXBUF);
-	qs->pop_ask = NET_BATCH;
 	qs->watched = -1;
 	qs->stash = calloc(qs->num, sizeof(*qs->stash));
 	qs->used = calloc(qs->num, sizeof(*qs->used));
@@ -1381,11 +894,6 @@ static int op_queue_start(void *opaque, struct vh_server_queue *q)
 			      (__atomic_load_n(&d->gso_rx, __ATOMIC_RELAXED) ? NET_MAX_FRAME : mtu + 18u);
 	}
 	vh_server_queue_set_priv(q, qs);
-	if (!qs->tx && d->o.mode == NET_MODE_ECHO) {
-		rx_lock_wait(qs->p);
-		qs->p->rxq = qs;
-		rx_unlock(qs->p);
-	}
 	if (!qs->tx)
 		__atomic_store_n(&qs->p->rx_started, 1, __ATOMIC_RELEASE);
 	dlog(d, VH_LOG_INFO, "ring %u (%s of pair %u) started: %u entries, header %u bytes", idx,
@@ -1405,11 +913,6 @@ static void op_queue_stop(void *opaque, struct vh_server_queue *q)
 	p = qs->p;
 	if (!qs->tx)
 		__atomic_store_n(&p->rx_started, 0, __ATOMIC_RELEASE);
-	if (!qs->tx && d->o.mode == NET_MODE_ECHO) {
-		/* Wait for a TX worker putting frames into our buffers, then keep it out. */
-		rx_lock_wait(p);
-		p->rxq = NULL;
-	}
 	if (qs->watched >= 0)
 		(void)vh_server_queue_watch_fd(q, -1);
 	/* Give every popped element back so the driver keeps its buffers (length 0). */
@@ -1425,20 +928,17 @@ static void op_queue_stop(void *opaque, struct vh_server_queue *q)
 		/* The RX worker has left: this thread is the only consumer now. */
 		const struct ho_rec *r;
 
-		while ((r = ho_next(&p->ho)) != NULL) {
-			ho_take(&p->ho, r);
+		while ((r = ho_peek(&p->ho)) != NULL) {
+			ho_consume(&p->ho, r);
 			flushed++;
 		}
-		ho_release(&p->ho);
 		if (__atomic_exchange_n(&p->tx_blocked, 0, __ATOMIC_SEQ_CST))
-			evt_wake(&p->tx_set, p->tx_evt);
+			evt_wake(p->tx_evt);
 	}
 	if (flushed)
 		stat_add(&p->st.rx_flushed, flushed);
 	if (d->o.mode == NET_MODE_TAP && !qs->tx)
 		tap_attach(qs, 0);
-	if (!qs->tx && d->o.mode == NET_MODE_ECHO)
-		rx_unlock(p);
 	vh_server_queue_set_priv(q, NULL);
 	dlog(d, VH_LOG_INFO, "ring %u stopped", vh_server_queue_index(q));
 	free(qs->stash);
