@@ -314,7 +314,7 @@ static void t_fast_boundary(void)
 		for (unsigned gi = 0; gi < 2; gi++) {
 			const struct layout *l = &ls[li];
 			const struct blk_geometry *g = gi ? &ro : &geo;
-			struct iovec iov_a[8], iov_b[8], orig[8];
+			struct iovec iov_a[8] = { { 0 } }, iov_b[8] = { { 0 } }, orig[8];
 			struct vh_vq_elem ea, eb;
 			struct blk_parsed pa, pb;
 			struct blk_fast f;
