@@ -14,12 +14,17 @@
  *  - One push and one notify per batch of NET_BATCH frames; at most NET_BUDGET frames per call,
  *    then the queue wakes itself through its eventfd so other rings on the worker get a turn.
  *  - RX without buffers does not spin: the tap fd is unwatched until the driver kicks.
+ *  - Echo: the TX worker copies frames straight into RX buffers when it can take the RX ring's
+ *    state (rx_lock) and nothing waits in the hand-over (so order holds); otherwise frames go
+ *    through the hand-over to the RX worker. Guest-to-guest copies are memmoves (a guest may
+ *    make the buffers overlap). The tap data path does not take part in this.
  */
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <net/if.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,12 +161,15 @@ struct net_q {
 	struct vh_vq_elem *stash;
 	unsigned st_head, st_n;
 	uint64_t st_space;           /* RX: sum of in_len over the stash */
+	unsigned pop_ask;            /* echo TX: elements asked of a pop (tx_pop) */
 	struct vh_vq_used *used;     /* num entries */
 	uint8_t *full;               /* used[i] filled its buffer completely */
 	unsigned nused;
 	int split_full;              /* publish a full buffer as the last entry of a push */
 	int watched;                 /* fd registered with vh_server_queue_watch_fd, or -1 */
 	int broken;
+	int foreign;                 /* echo RX used by the TX worker, which does not hold the RX
+				      * queue's lock: push with the locking call */
 	int warned;
 	uint8_t *bounce;             /* NET_MAX_FRAME + header: TX linearising, RX overflow */
 	struct iovec iov[NET_MAX_IOV];
@@ -172,9 +180,18 @@ struct net_pair {
 	unsigned idx;
 	int tap_fd;                  /* tap mode: this pair's queue of the tap; -1 */
 	int rx_evt, tx_evt;          /* eventfds watched by the RX / TX ring */
+	int rx_set, tx_set;          /* atomic: the eventfd may be signalled (evt_wake) */
 	struct ho_ring ho;           /* echo mode */
 	int rx_started;              /* atomic: the RX ring is started and not broken */
 	int tx_blocked;              /* atomic: TX waits for room in the hand-over */
+	/* Echo: the RX ring's device state (rxq and the net_q it points to) belongs to whoever
+	 * holds rx_lock: the RX worker during its process call, the TX worker while it copies
+	 * frames straight into RX buffers, queue_start / queue_stop of the RX ring. Workers only
+	 * try it (a worker holding its own queue lock must not wait for it); an RX worker that
+	 * found it taken sets rx_missed, and the holder wakes it when it lets go. */
+	int rx_lock;                 /* atomic: 0 free, 1 taken */
+	int rx_missed;               /* atomic */
+	struct net_q *rxq;           /* the started echo RX ring, or NULL */
 	int attached;                /* tap queue attached (multi-queue taps; RX worker / stop) */
 	struct net_pair_stats st;    /* relaxed atomics */
 };
@@ -218,23 +235,74 @@ static int has(uint64_t features, unsigned bit)
 	return (features >> bit) & 1;
 }
 
-static void evt_wake(int fd)
+/* Each of a pair's eventfds has a flag "may be signalled": a poll that finds it clear makes
+ * no read(), a wake that finds it set makes no write(). The waker publishes its data, then
+ * swaps the flag to 1 and writes only if it was 0; the woken side swaps it to 0 before it
+ * reads the eventfd and then the data. Both swaps are full barriers, so a waker that finds
+ * the flag set has its data seen after the reader's swap. */
+static void evt_wake(int *set, int fd)
 {
 	uint64_t one = 1;
 	ssize_t r;
 
+	if (__atomic_exchange_n(set, 1, __ATOMIC_SEQ_CST))
+		return;
 	/* EAGAIN means the counter is already non-zero: the reader wakes anyway. */
 	r = write(fd, &one, sizeof(one));
 	(void)r;
 }
 
-static void evt_drain(int fd)
+static void evt_drain(int *set, int fd)
 {
 	uint64_t v;
-	ssize_t r;
 
-	r = read(fd, &v, sizeof(v));
-	(void)r;
+	if (!__atomic_load_n(set, __ATOMIC_RELAXED) || !__atomic_exchange_n(set, 0, __ATOMIC_SEQ_CST))
+		return;
+	if (read(fd, &v, sizeof(v)) < 0)
+		/* The waker set the flag and has not written yet: it will, so the next drain
+		 * must read. */
+		__atomic_store_n(set, 1, __ATOMIC_SEQ_CST);
+}
+
+/* ---- Echo: who owns the RX ring's state ---------------------------------------------------- */
+
+static int rx_trylock(struct net_pair *p)
+{
+	return !__atomic_load_n(&p->rx_lock, __ATOMIC_RELAXED) &&
+	       !__atomic_exchange_n(&p->rx_lock, 1, __ATOMIC_SEQ_CST);
+}
+
+/* The control thread (queue_start / queue_stop), which holds no queue lock; a worker keeps
+ * the lock for one process call at most. */
+static void rx_lock_wait(struct net_pair *p)
+{
+	while (!rx_trylock(p))
+		sched_yield();
+}
+
+/* Lets go; wakes the RX worker if it came by meanwhile. */
+static void rx_unlock(struct net_pair *p)
+{
+	__atomic_store_n(&p->rx_lock, 0, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&p->rx_missed, __ATOMIC_SEQ_CST) &&
+	    __atomic_exchange_n(&p->rx_missed, 0, __ATOMIC_SEQ_CST))
+		evt_wake(&p->rx_set, p->rx_evt);
+}
+
+/* The RX worker: 1 with the lock, or 0 after asking the holder to wake it (the second try
+ * covers a holder that let go before it could see rx_missed). */
+static int rx_enter(struct net_pair *p)
+{
+	if (rx_trylock(p))
+		return 1;
+	__atomic_store_n(&p->rx_missed, 1, __ATOMIC_SEQ_CST);
+	return rx_trylock(p);
+}
+
+static void rx_leave(struct net_pair *p)
+{
+	__atomic_store_n(&p->rx_missed, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&p->rx_lock, 0, __ATOMIC_RELEASE);
 }
 
 /* ---- Stash and used batch ------------------------------------------------------------------ */
@@ -260,18 +328,15 @@ static int st_pop(struct net_q *qs, unsigned max)
 		n = qs->num - tail;     /* contiguous part; the next call wraps */
 	if (n == 0)
 		return 0;
-	for (unsigned i = 0; i < n; i++) {
-		/* Zero iov fields: the server points them at its own per-element storage. */
-		qs->stash[tail + i].iov = NULL;
-		qs->stash[tail + i].iov_gpa = NULL;
-		qs->stash[tail + i].iov_cap = 0;
-	}
+	/* No clearing here: the stash starts zeroed, an element is cleared when it leaves the
+	 * stash (st_complete), and one the server prepared but did not fill keeps pointers into
+	 * the server's storage, which it takes for none given. */
 	r = vh_server_queue_pop(qs->q, &qs->stash[tail], n);
 	if (r < 0) {
 		qs->broken = 1;
 		return r;
 	}
-	for (int i = 0; i < r; i++)
+	for (int i = 0; !qs->tx && i < r; i++)
 		qs->st_space += qs->stash[tail + (unsigned)i].in_len;
 	qs->st_n += (unsigned)r;
 	return r;
@@ -286,9 +351,18 @@ static void st_complete(struct net_q *qs, uint32_t len)
 	qs->used[qs->nused].len = len;
 	qs->full[qs->nused] = len == e->in_len;
 	qs->nused++;
-	qs->st_space -= e->in_len;
+	if (!qs->tx)
+		qs->st_space -= e->in_len;
+	e->iov = NULL;              /* the next pop prepares it with one copy */
+	e->iov_gpa = NULL;
 	qs->st_head = (qs->st_head + 1) % qs->num;
 	qs->st_n--;
+}
+
+static int q_push(struct net_q *qs, const struct vh_vq_used *u, unsigned n)
+{
+	return qs->foreign ? vh_server_queue_push(qs->q, u, n) :
+			     vh_server_queue_push_locked(qs->q, u, n);
 }
 
 /* Publishes the collected completions (one release store) and notifies once.
@@ -307,11 +381,11 @@ static void q_flush(struct net_q *qs)
 	for (unsigned i = 0; qs->split_full && r >= 0 && i + 1 < qs->nused; i++) {
 		if (!qs->full[i])
 			continue;
-		r = vh_server_queue_push_locked(qs->q, qs->used + start, i + 1 - start);
+		r = q_push(qs, qs->used + start, i + 1 - start);
 		start = i + 1;
 	}
 	if (r >= 0)
-		r = vh_server_queue_push_locked(qs->q, qs->used + start, qs->nused - start);
+		r = q_push(qs, qs->used + start, qs->nused - start);
 	qs->nused = 0;
 	if (r < 0) {
 		qs->broken = 1;
@@ -462,6 +536,168 @@ static int tap_write(struct net_q *qs, const struct vh_vq_elem *e, const struct 
 	return r == (ssize_t)(qs->hdr_len + len) ? 0 : -EIO;
 }
 
+/* ---- Echo straight into RX buffers ----------------------------------------------------------- */
+
+static int rx_gather(struct net_q *qs, size_t need, int mrg, unsigned want);
+static int rx_echo_frame(struct net_q *qs, const uint8_t *data, uint32_t len, int mrg);
+
+/* When TX and RX of a pair run on one worker (or the RX worker is idle), the TX worker copies
+ * frames into RX buffers itself: one copy instead of two, no hand-over record. Only while it
+ * holds the RX ring's state and only behind every frame handed over before (order). Returns
+ * the RX ring, or NULL to use the hand-over. */
+static struct net_q *direct_begin(struct net_q *qs)
+{
+	struct net_pair *p = qs->p;
+	struct net_q *rx;
+
+	if (!rx_trylock(p))
+		return NULL;
+	rx = p->rxq;
+	if (!rx || rx->broken ||
+	    __atomic_load_n(&p->ho.head, __ATOMIC_RELAXED) !=
+		    __atomic_load_n(&p->ho.tail, __ATOMIC_ACQUIRE)) {
+		rx_unlock(p);
+		return NULL;
+	}
+	rx->foreign = 1;
+	return rx;
+}
+
+/* Publishes what went into RX buffers and lets the RX ring go. */
+static void direct_end(struct net_q *rx)
+{
+	struct net_pair *p = rx->p;
+
+	q_flush(rx);
+	rx->foreign = 0;
+	if (rx->broken)
+		q_broken(rx);
+	rx_unlock(p);
+}
+
+/* One checked TX frame into an RX buffer, with the RX worker's own checks (rx_gather, then
+ * rx_echo_frame's one-piece case). 0, or -1 when it must go through the hand-over instead:
+ * the frame in pieces, no RX buffer, one that does not take header and frame in its first
+ * piece (spreading and dropping are the RX worker's), or RX broke. */
+static int tx_direct_one(struct net_q *qs, struct net_q *rx, const struct vh_vq_elem *e,
+			 uint32_t len)
+{
+	int mrg = has(rx->features, NETF_MRG_RXBUF);
+	uint64_t need = (uint64_t)rx->hdr_len + len;
+	const struct vh_vq_elem *b = rx->st_n ? st_at(rx, 0) : NULL;
+
+	if (e->out_num != 1 || e->iov[0].iov_len < (uint64_t)qs->hdr_len + len)
+		return -1;
+	if (!b || b->out_num || b->in_len < rx->hdr_len + (mrg ? 0u : NET_MIN_FRAME) ||
+	    (mrg && rx->st_space < need)) {
+		/* As many RX buffers as TX frames wait (this one included). */
+		unsigned want = qs->st_n < NET_BATCH ? qs->st_n : NET_BATCH;
+
+		if (rx_gather(rx, need, mrg, want) <= 0)
+			return -1;
+		b = st_at(rx, 0);
+	}
+	if (!b->in_num || b->iov[0].iov_len < need)
+		return -1;
+	(void)rx_echo_frame(rx, (const uint8_t *)e->iov[0].iov_base + qs->hdr_len, len, mrg);
+	stat_add(&qs->p->st.rx_frames, 1);
+	stat_add(&qs->p->st.rx_bytes, len);
+	return 0;
+}
+
+/* The usual case of direct echo in one loop: TX frames in one piece whose header asks for
+ * nothing (no flags, no GSO), each into an RX buffer whose first piece takes header and frame;
+ * the bookkeeping of both stashes and both completion batches in locals, counters added once.
+ * Stops at the first frame that needs more (the per-frame path then decides), at the end of
+ * either stash's contiguous run, and before either batch reaches NET_BATCH. Returns the frames
+ * done. */
+static unsigned tx_direct_burst(struct net_q *qs, struct net_q *rx, unsigned max)
+{
+	struct net_pair *p = qs->p;
+	struct vh_vq_elem *te = qs->stash + qs->st_head, *re = rx->stash + rx->st_head;
+	struct vh_vq_used *tu = qs->used + qs->nused, *ru = rx->used + rx->nused;
+	uint8_t *tfull = qs->full + qs->nused, *rfull = rx->full + rx->nused;
+	uint64_t hl = qs->hdr_len, bytes = 0, rspace = 0;
+	unsigned n = qs->st_n < rx->st_n ? qs->st_n : rx->st_n, i;
+	struct vh_net_hdr h;
+
+	if (n > max)
+		n = max;
+	if (n > NET_BATCH - qs->nused)
+		n = NET_BATCH - qs->nused;
+	if (n > NET_BATCH - rx->nused)
+		n = NET_BATCH - rx->nused;
+	if (n > qs->num - qs->st_head)
+		n = qs->num - qs->st_head;
+	if (n > rx->num - rx->st_head)
+		n = rx->num - rx->st_head;
+	if (hl != rx->hdr_len)
+		return 0;
+	memset(&h, 0, sizeof(h));
+	h.num_buffers = htole16(1);
+	for (i = 0; i < n; i++) {
+		const uint8_t *src = te[i].iov[0].iov_base;
+		uint64_t len = te[i].out_len - hl;
+		uint8_t *dst;
+
+		/* One readable piece (so out_len is its length), a frame within bounds, the
+		 * header's flags and gso_type zero (the rest of it is not used); an RX buffer
+		 * whose first writable piece takes header and frame. */
+		if (te[i].in_num || te[i].out_num != 1 || te[i].out_len < hl + NET_MIN_FRAME ||
+		    len > NET_MAX_FRAME || te[i].iov[0].iov_len < hl + len || (src[0] | src[1]) ||
+		    re[i].out_num || !re[i].in_num || re[i].iov[0].iov_len < hl + len)
+			break;
+		dst = re[i].iov[0].iov_base;
+		if (hl == sizeof(h))
+			memcpy(dst, &h, sizeof(h));
+		else
+			memcpy(dst, &h, 10);
+		memmove(dst + hl, src + hl, len);   /* a guest may make the buffers overlap */
+		tu[i].id = te[i].id;
+		tu[i].len = 0;
+		tfull[i] = 0;
+		ru[i].id = re[i].id;
+		ru[i].len = (uint32_t)(hl + len);
+		rfull[i] = hl + len == re[i].in_len;
+		rspace += re[i].in_len;
+		bytes += len;
+		te[i].iov = NULL;
+		te[i].iov_gpa = NULL;
+		re[i].iov = NULL;
+		re[i].iov_gpa = NULL;
+	}
+	if (!i)
+		return 0;
+	qs->st_head = qs->st_head + i == qs->num ? 0 : qs->st_head + i;
+	qs->st_n -= i;
+	qs->nused += i;
+	rx->st_head = rx->st_head + i == rx->num ? 0 : rx->st_head + i;
+	rx->st_n -= i;
+	rx->nused += i;
+	rx->st_space -= rspace;
+	/* Counted before the completions are published (q_flush). */
+	stat_add(&p->st.tx_frames, i);
+	stat_add(&p->st.tx_bytes, bytes);
+	stat_add(&p->st.rx_frames, i);
+	stat_add(&p->st.rx_bytes, bytes);
+	return i;
+}
+
+/* A pop prepares every element it is asked for when the ring is not empty, however few it
+ * fills. Echo TX asks for about twice what the last pop found (4 to NET_BATCH), so a driver
+ * sending a frame at a time costs a few prepared elements, not NET_BATCH. */
+static int tx_pop(struct net_q *qs, int echo)
+{
+	int r = st_pop(qs, echo ? qs->pop_ask : NET_BATCH);
+
+	if (echo && r > 0) {
+		unsigned next = 2 * (unsigned)r;
+
+		qs->pop_ask = next < 4 ? 4 : next > NET_BATCH ? NET_BATCH : next;
+	}
+	return r;
+}
+
 static void tx_process(struct net_q *qs)
 {
 	struct net_pair *p = qs->p;
@@ -473,8 +709,11 @@ static void tx_process(struct net_q *qs)
 	 * to RX's worker, which may not have run yet after a start or an enable). */
 	int rx_ready = __atomic_load_n(&p->rx_started, __ATOMIC_ACQUIRE) &&
 		       vh_server_queue_enabled(vh_server_get_queue(d->s, 2 * p->idx));
+	int echo = d->o.mode == NET_MODE_ECHO;
+	struct net_q *rx = NULL;     /* echo straight into RX buffers while set */
+	int direct = -1;             /* -1 not tried in this call, 0 off for the rest of it */
 
-	evt_drain(p->tx_evt);
+	evt_drain(&p->tx_set, p->tx_evt);
 	q_watch(qs, p->tx_evt);
 	while (frames < NET_BUDGET) {
 		struct vh_vq_elem *e;
@@ -483,13 +722,21 @@ static void tx_process(struct net_q *qs)
 		int r;
 
 		if (!qs->st_n) {
-			r = st_pop(qs, NET_BATCH);
+			r = tx_pop(qs, echo);
 			if (r < 0) {
 				q_broken(qs);
 				break;
 			}
 			if (r == 0)
 				break;
+		}
+		if (direct > 0 && rx->st_n && enabled) {
+			unsigned k = tx_direct_burst(qs, rx, NET_BUDGET - frames);
+
+			if (k) {
+				frames += k;
+				goto flush;
+			}
 		}
 		e = st_at(qs, 0);
 		if (!enabled) {
@@ -513,42 +760,66 @@ static void tx_process(struct net_q *qs)
 		} else if (!rx_ready) {
 			stat_add(&p->st.tx_no_rx, 1);
 		} else {
-			uint8_t *dst = ho_reserve(&p->ho, len);
-
-			if (!dst) {
-				/* Full: say so, then look again (RX may have made room meanwhile). */
-				__atomic_store_n(&p->tx_blocked, 1, __ATOMIC_SEQ_CST);
-				__atomic_thread_fence(__ATOMIC_SEQ_CST);
-				dst = ho_reserve(&p->ho, len);
-				if (!dst) {
-					blocked = 1;
-					break;
-				}
-				__atomic_store_n(&p->tx_blocked, 0, __ATOMIC_RELAXED);
+			if (direct < 0) {
+				rx = direct_begin(qs);
+				direct = rx != NULL;
 			}
-			vh_iov_to_buf(e->iov, e->out_num, qs->hdr_len, dst, len);
-			ho_commit(&p->ho, len);
-			added++;
+			if (direct > 0 && tx_direct_one(qs, rx, e, len) < 0) {
+				/* This frame and the rest of the call go behind it, in order. */
+				direct_end(rx);
+				rx = NULL;
+				direct = 0;
+			}
+			if (!direct) {
+				uint8_t *dst = ho_reserve(&p->ho, len);
+
+				if (!dst) {
+					/* Full: say so, then look again (RX may have made room
+					 * meanwhile). */
+					__atomic_store_n(&p->tx_blocked, 1, __ATOMIC_SEQ_CST);
+					__atomic_thread_fence(__ATOMIC_SEQ_CST);
+					dst = ho_reserve(&p->ho, len);
+					if (!dst) {
+						blocked = 1;
+						break;
+					}
+					__atomic_store_n(&p->tx_blocked, 0, __ATOMIC_RELAXED);
+				}
+				vh_iov_to_buf(e->iov, e->out_num, qs->hdr_len, dst, len);
+				ho_commit(&p->ho, len);
+				added++;
+			}
 			stat_add(&p->st.tx_frames, 1);
 			stat_add(&p->st.tx_bytes, len);
 		}
 		st_complete(qs, 0);
 		frames++;
-		if (qs->nused >= NET_BATCH) {
+flush:
+		if (qs->nused >= NET_BATCH || (rx && rx->nused >= NET_BATCH)) {
+			if (rx) {
+				q_flush(rx);
+				if (rx->broken) {
+					direct_end(rx);
+					rx = NULL;
+					direct = 0;
+				}
+			}
 			q_flush(qs);
 			if (added) {
-				evt_wake(p->rx_evt);
+				evt_wake(&p->rx_set, p->rx_evt);
 				added = 0;
 			}
 		}
 	}
+	if (rx)
+		direct_end(rx);
 	q_flush(qs);
 	if (added)
-		evt_wake(p->rx_evt);
+		evt_wake(&p->rx_set, p->rx_evt);
 	if (qs->broken)
 		q_broken(qs);
 	else if (frames == NET_BUDGET && !blocked)
-		evt_wake(p->tx_evt);    /* more may be waiting: come back after the others */
+		evt_wake(&p->tx_set, p->tx_evt);  /* more may be waiting: come back after the others */
 }
 
 /* ---- RX ----------------------------------------------------------------------------------- */
@@ -569,10 +840,10 @@ static void rx_drop_bad_heads(struct net_q *qs, size_t min)
 	}
 }
 
-/* Gathers RX buffers for a frame of up to `need` bytes (header included). Returns 1 when the
- * stash can take it (or the whole ring is popped and is all there is), 0 to wait for buffers,
- * -EIO when the ring broke. */
-static int rx_gather(struct net_q *qs, size_t need, int mrg)
+/* Gathers RX buffers for a frame of up to `need` bytes (header included); without MRG_RXBUF
+ * `want` buffers are popped at a time. Returns 1 when the stash can take it (or the whole ring
+ * is popped and is all there is), 0 to wait for buffers, -EIO when the ring broke. */
+static int rx_gather(struct net_q *qs, size_t need, int mrg, unsigned want)
 {
 	size_t first_min = mrg ? qs->hdr_len : qs->hdr_len + NET_MIN_FRAME;
 
@@ -580,7 +851,7 @@ static int rx_gather(struct net_q *qs, size_t need, int mrg)
 		rx_drop_bad_heads(qs, first_min);
 		if (qs->st_n && (!mrg || qs->st_space >= need || qs->st_n == qs->num))
 			return 1;
-		int r = st_pop(qs, mrg ? NET_BATCH : 1);
+		int r = st_pop(qs, mrg ? NET_BATCH : want);
 
 		if (r < 0)
 			return r;
@@ -647,7 +918,7 @@ static void rx_tap(struct net_q *qs)
 		ssize_t n;
 		int r;
 
-		r = rx_gather(qs, qs->rx_need, mrg);
+		r = rx_gather(qs, qs->rx_need, mrg, 1);
 		if (r <= 0) {
 			/* No buffers: leave frames in the tap; the driver's kick brings us back. */
 			q_watch(qs, -1);
@@ -729,6 +1000,45 @@ static void rx_tap(struct net_q *qs)
 	/* Budget used up: the tap is still readable and watched, so we run again. */
 }
 
+/* Echo: one frame (our header, then data) into the RX buffers at the head of the stash, which
+ * rx_gather made ready. Returns 0, or -1 when it cannot fit: with MRG_RXBUF not even the whole
+ * ring holds it; without, the head buffer does not (the buffers stay for the next frame). */
+static int rx_echo_frame(struct net_q *qs, const uint8_t *data, uint32_t len, int mrg)
+{
+	struct vh_vq_elem *e = st_at(qs, 0);
+	const struct iovec *in = e->iov + e->out_num;
+	unsigned hl = qs->hdr_len;
+	uint64_t need = (uint64_t)hl + len;
+	struct vh_net_hdr h;
+
+	memset(&h, 0, sizeof(h));
+	if (e->in_num && in->iov_len >= need) {
+		/* The first piece takes it all (num_buffers 1): a header store and one copy. */
+		uint8_t *dst = in->iov_base;
+
+		h.num_buffers = htole16(1);
+		if (hl == sizeof(h))
+			memcpy(dst, &h, sizeof(h));
+		else
+			memcpy(dst, &h, 10);
+		memmove(dst + hl, data, len);       /* data may be guest memory (direct echo) */
+		st_complete(qs, (uint32_t)need);
+		return 0;
+	}
+	if (mrg ? qs->st_space < need : e->in_len < need)
+		return -1;
+	/* Copy the stream (header, frame) over as many buffers as it needs. */
+	for (uint64_t off = 0, i = 0; off < need; i++) {
+		struct vh_vq_elem *b = st_at(qs, (unsigned)i);
+		uint64_t take = b->in_len < need - off ? b->in_len : need - off;
+
+		put_stream(b->iov + b->out_num, b->in_num, &h, hl, data, (size_t)off, (size_t)take);
+		off += take;
+	}
+	rx_complete(qs, need, &h);
+	return 0;
+}
+
 static void rx_echo(struct net_q *qs)
 {
 	struct net_pair *p = qs->p;
@@ -736,43 +1046,20 @@ static void rx_echo(struct net_q *qs)
 	unsigned frames = 0, consumed = 0;
 	const struct ho_rec *rec = NULL;
 
-	evt_drain(p->rx_evt);
+	evt_drain(&p->rx_set, p->rx_evt);
 	q_watch(qs, p->rx_evt);
 	while (frames < NET_BUDGET && (rec = ho_peek(&p->ho)) != NULL) {
-		const uint8_t *data = (const uint8_t *)(rec + 1);
-		uint64_t need = (uint64_t)qs->hdr_len + rec->len;
-		struct vh_net_hdr h;
 		int r;
 
-		r = rx_gather(qs, need, mrg);
+		r = rx_gather(qs, (uint64_t)qs->hdr_len + rec->len, mrg, 1);
 		if (r <= 0)
 			break;                  /* frames wait; the driver's kick brings us back */
-		if (mrg ? qs->st_space < need : st_at(qs, 0)->in_len < need) {
-			/* Cannot fit: with MRG_RXBUF not even the whole ring; without it, the head
-			 * buffer (which is kept for the next frame). */
+		if (rx_echo_frame(qs, (const uint8_t *)(rec + 1), rec->len, mrg) < 0) {
 			stat_add(&p->st.rx_too_big, 1);
-			ho_consume(&p->ho, rec);
-			consumed++;
-			frames++;
-			continue;
+		} else {
+			stat_add(&p->st.rx_frames, 1);
+			stat_add(&p->st.rx_bytes, rec->len);
 		}
-		memset(&h, 0, sizeof(h));
-		/* Copy the stream (header, frame) over as many buffers as it needs. */
-		{
-			uint64_t off = 0;
-
-			for (unsigned i = 0; off < need; i++) {
-				struct vh_vq_elem *e = st_at(qs, i);
-				uint64_t take = e->in_len < need - off ? e->in_len : need - off;
-
-				put_stream(e->iov + e->out_num, e->in_num, &h, qs->hdr_len, data,
-					   (size_t)off, (size_t)take);
-				off += take;
-			}
-		}
-		rx_complete(qs, need, &h);
-		stat_add(&p->st.rx_frames, 1);
-		stat_add(&p->st.rx_bytes, rec->len);
 		ho_consume(&p->ho, rec);
 		consumed++;
 		frames++;
@@ -785,32 +1072,37 @@ static void rx_echo(struct net_q *qs)
 	if (consumed) {
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 		if (__atomic_exchange_n(&p->tx_blocked, 0, __ATOMIC_SEQ_CST))
-			evt_wake(p->tx_evt);
+			evt_wake(&p->tx_set, p->tx_evt);
 	}
 	if (frames == NET_BUDGET && ho_peek(&p->ho))
-		evt_wake(p->rx_evt);
+		evt_wake(&p->rx_set, p->rx_evt);
 }
 
 static void rx_process(struct net_q *qs)
 {
 	struct net_pair *p = qs->p;
-	int enabled = vh_server_queue_enabled(qs->q);
+	int echo = p->d->o.mode == NET_MODE_ECHO;
 
-	if (!enabled) {
+	if (echo && !rx_enter(p))
+		return;                 /* the TX worker has the RX ring; it wakes us when done */
+	if (qs->broken) {
+		/* broken meanwhile (echo: by the TX worker, which also stopped watching) */
+	} else if (!vh_server_queue_enabled(qs->q)) {
 		/* Started but disabled: supply nothing; frames wait (tap) or are refused (echo). */
-		if (p->d->o.mode == NET_MODE_TAP) {
+		if (!echo) {
 			q_watch(qs, -1);
 			tap_attach(qs, 0);
 		} else {
-			evt_drain(p->rx_evt);
+			evt_drain(&p->rx_set, p->rx_evt);
 			q_watch(qs, p->rx_evt);
 		}
-		return;
-	}
-	if (p->d->o.mode == NET_MODE_TAP)
+	} else if (!echo) {
 		rx_tap(qs);
-	else
+	} else {
 		rx_echo(qs);
+	}
+	if (echo)
+		rx_leave(p);
 }
 
 /* ---- Server callbacks ---------------------------------------------------------------------- */
@@ -820,12 +1112,12 @@ static void op_process(void *opaque, struct vh_server_queue *q)
 	struct net_q *qs = vh_server_queue_get_priv(q);
 
 	(void)opaque;
-	if (!qs || qs->broken)
+	if (!qs)
 		return;
-	if (qs->tx)
+	if (!qs->tx)
+		rx_process(qs);         /* looks at broken itself (echo: the TX worker may set it) */
+	else if (!qs->broken)
 		tx_process(qs);
-	else
-		rx_process(qs);
 }
 
 static unsigned hdr_len_for(uint64_t features)
@@ -873,6 +1165,7 @@ static int op_queue_start(void *opaque, struct vh_server_queue *q)
 	qs->features = vh_server_features(d->s);
 	qs->hdr_len = hdr_len_for(qs->features);
 	qs->split_full = !qs->tx && has(qs->features, VH_F_IN_ORDER);
+	qs->pop_ask = NET_BATCH;
 	qs->watched = -1;
 	qs->stash = calloc(qs->num, sizeof(*qs->stash));
 	qs->used = calloc(qs->num, sizeof(*qs->used));
@@ -894,6 +1187,11 @@ static int op_queue_start(void *opaque, struct vh_server_queue *q)
 			      (__atomic_load_n(&d->gso_rx, __ATOMIC_RELAXED) ? NET_MAX_FRAME : mtu + 18u);
 	}
 	vh_server_queue_set_priv(q, qs);
+	if (!qs->tx && d->o.mode == NET_MODE_ECHO) {
+		rx_lock_wait(qs->p);
+		qs->p->rxq = qs;
+		rx_unlock(qs->p);
+	}
 	if (!qs->tx)
 		__atomic_store_n(&qs->p->rx_started, 1, __ATOMIC_RELEASE);
 	dlog(d, VH_LOG_INFO, "ring %u (%s of pair %u) started: %u entries, header %u bytes", idx,
@@ -913,6 +1211,11 @@ static void op_queue_stop(void *opaque, struct vh_server_queue *q)
 	p = qs->p;
 	if (!qs->tx)
 		__atomic_store_n(&p->rx_started, 0, __ATOMIC_RELEASE);
+	if (!qs->tx && d->o.mode == NET_MODE_ECHO) {
+		/* Wait for a TX worker copying into our buffers, then keep it out. */
+		rx_lock_wait(p);
+		p->rxq = NULL;
+	}
 	if (qs->watched >= 0)
 		(void)vh_server_queue_watch_fd(q, -1);
 	/* Give every popped element back so the driver keeps its buffers (length 0). */
@@ -933,12 +1236,14 @@ static void op_queue_stop(void *opaque, struct vh_server_queue *q)
 			flushed++;
 		}
 		if (__atomic_exchange_n(&p->tx_blocked, 0, __ATOMIC_SEQ_CST))
-			evt_wake(p->tx_evt);
+			evt_wake(&p->tx_set, p->tx_evt);
 	}
 	if (flushed)
 		stat_add(&p->st.rx_flushed, flushed);
 	if (d->o.mode == NET_MODE_TAP && !qs->tx)
 		tap_attach(qs, 0);
+	if (!qs->tx && d->o.mode == NET_MODE_ECHO)
+		rx_unlock(p);
 	vh_server_queue_set_priv(q, NULL);
 	dlog(d, VH_LOG_INFO, "ring %u stopped", vh_server_queue_index(q));
 	free(qs->stash);

@@ -7,8 +7,10 @@
  *  - tap:  TX frames are written to a Linux tap (IFF_VNET_HDR, one fd per pair with
  *          IFF_MULTI_QUEUE), frames read from the tap go into RX buffers (zero copy both ways
  *          apart from the virtio-net header, which is gather-copied and checked).
- *  - echo: every TX frame comes back on RX of the same pair (one copy in, one copy out through a
- *          per-pair 1 MiB hand-over ring, so the two rings never take each other's lock).
+ *  - echo: every TX frame comes back on RX of the same pair, in order: copied by the TX worker
+ *          straight into an RX buffer when it can own the RX ring's state (always when both
+ *          rings run on one worker, unless RX buffers run short or a frame needs spreading),
+ *          else through a per-pair 1 MiB hand-over ring to the RX worker (one copy in, one out).
  *
  * Ownership: a net_dev owns its vh_server, the tap fds and two eventfds per pair. Nothing is
  * printed; messages go to the logger in the options.
