@@ -168,6 +168,7 @@ struct net_q {
 	int split_full;              /* publish a full buffer as the last entry of a push */
 	int watched;                 /* fd registered with vh_server_queue_watch_fd, or -1 */
 	int broken;
+	int was_enabled;             /* TX: enabled at some point since the ring started */
 	int foreign;                 /* echo RX used by the TX worker, which does not hold the RX
 				      * queue's lock: push with the locking call */
 	int warned;
@@ -715,6 +716,12 @@ static void tx_process(struct net_q *qs)
 
 	evt_drain(&p->tx_set, p->tx_evt);
 	q_watch(qs, p->tx_evt);
+	if (!enabled && !qs->was_enabled)
+		/* Not enabled since it started: the front-end is still setting the ring up and its
+		 * SET_VRING_ENABLE may be behind its kick on the socket. Frames wait in the ring;
+		 * the enable runs it again. (A ring disabled later is consumed and dropped.) */
+		return;
+	qs->was_enabled = 1;
 	while (frames < NET_BUDGET) {
 		struct vh_vq_elem *e;
 		struct vh_net_hdr h;

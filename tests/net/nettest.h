@@ -185,7 +185,26 @@ struct raw {
 	uint8_t *mem;
 	uint64_t gpa;
 	size_t used;
+	/* If set, run by vh_driver_start once the rings are configured and before they are
+	 * enabled (w->mem is usable by then). */
+	void (*before_enable)(struct raw *w);
 };
+
+static inline int raw_attach(void *opaque, struct vh_driver *drv)
+{
+	struct raw *w = opaque;
+	void *host;
+	int r;
+
+	(void)drv;
+	r = vh_driver_alloc(w->drv, 512 * 1024, 64, &host, &w->gpa);
+	CHECK_EQ(r, 0);
+	if (r)
+		return r;
+	w->mem = host;
+	w->before_enable(w);
+	return 0;
+}
 
 /* Connects a driver to the server already started in w->s: MRG_RXBUF, split or packed, plus
  * `extra` device features if offered; protocol features `proto`. */
@@ -214,9 +233,13 @@ static inline int raw_connect(struct raw *w, int packed, uint64_t extra, uint64_
 	dq.num_queues = 2;
 	dq.queue_size = 64;
 	dq.mem_size = 1 << 20;
+	if (w->before_enable) {
+		dq.attach = raw_attach;
+		dq.opaque = w;
+	}
 	r = vh_driver_start(w->drv, &dq);
 	CHECK_EQ(r, 0);
-	if (r)
+	if (r || w->mem)
 		return r;
 	r = vh_driver_alloc(w->drv, 512 * 1024, 64, &host, &w->gpa);
 	CHECK_EQ(r, 0);

@@ -14,6 +14,7 @@
  *  - rx_bad_buffers: an RX buffer smaller than the header is returned empty and counted;
  *  - disabled_rings: a started but disabled TX ring is consumed and dropped; a disabled RX ring
  *    gets nothing until it is enabled again;
+ *  - tx_before_enable: frames on a TX ring not enabled since it started wait for the enable;
  *  - rx_short: RX buffers run out within a burst; the rest waits and arrives in order;
  *  - overlapping_buffers: a TX buffer inside the RX buffer it is echoed into;
  *  - *_1w: the same with both rings of a pair on one worker, where TX puts frames straight into
@@ -366,6 +367,11 @@ static void disabled_rings(void)
 	if (raw_open(&w, 0))
 		goto out;
 	(void)post_rx(&w, 16, 2048, 100);
+	/* One frame while enabled (a ring not enabled since it started keeps its frames:
+	 * tx_before_enable). */
+	send_frame(&w, 100, 9, 9);
+	CHECK_EQ(collect(&w, 1, u, 1), 1);
+	CHECK_EQ(collect(&w, 0, u, 1), 1);
 
 	/* TX disabled: consumed and dropped, nothing reaches RX. */
 	CHECK_EQ(vh_device_set_vring_enable(vh_driver_device(w.drv), 1, 0), 0);
@@ -375,7 +381,7 @@ static void disabled_rings(void)
 	expect_quiet(&w, 0, 100);
 	st = stats(&w.s, 0);
 	CHECK_EQ(st.tx_disabled, 4);
-	CHECK_EQ(st.tx_frames, 0);
+	CHECK_EQ(st.tx_frames, 1);
 	CHECK_EQ(vh_device_set_vring_enable(vh_driver_device(w.drv), 1, 1), 0);
 	send_frame(&w, 100, 10, 10);
 	CHECK_EQ(collect(&w, 1, u, 1), 1);
@@ -389,15 +395,15 @@ static void disabled_rings(void)
 	CHECK_EQ(collect(&w, 1, u, 6), 6);
 	expect_quiet(&w, 0, 200);
 	st = stats(&w.s, 0);
-	CHECK_EQ(st.rx_frames, 1);
-	held = (unsigned)(st.tx_frames - 1);
+	CHECK_EQ(st.rx_frames, 2);
+	held = (unsigned)(st.tx_frames - 2);
 	CHECK_EQ(held + st.tx_no_rx, 6);
 	/* Enabled again: what was waiting arrives. */
 	CHECK_EQ(vh_device_set_vring_enable(vh_driver_device(w.drv), 0, 1), 0);
 	if (held)
 		CHECK_EQ(collect(&w, 0, u, held), (int)held);
 	expect_quiet(&w, 0, 100);
-	CHECK_EQ(stats(&w.s, 0).rx_frames, 1 + held);
+	CHECK_EQ(stats(&w.s, 0).rx_frames, 2 + held);
 	printf("  disabled RX: %u frames waited, %u dropped\n", held, 6 - held);
 out:
 	raw_close(&w);
@@ -406,6 +412,49 @@ out:
 
 /* RX buffers run short in the middle of a burst: the frames without one wait in the device
  * and arrive, in order, once buffers come; later frames follow them. */
+/* Frames on a TX ring that started but is not enabled yet (the front-end's SET_VRING_ENABLE is
+ * still behind its kick on the socket: DPDK's virtio-user enables a pair after kicking it)
+ * wait in the ring and go out once it is enabled; none is dropped as "disabled". */
+static void send_before_enable(struct raw *w)
+{
+	for (unsigned i = 0; i < 4; i++)
+		send_frame(w, 100 + i, i, i);
+	t_sleep_ms(100);        /* the device sees the kick while the ring is not enabled */
+}
+
+static void tx_before_enable(void)
+{
+	struct t_baseline b = t_baseline();
+	struct vh_vq_driver_used u[8];
+	struct net_pair_stats st;
+	uint8_t *rx, ref[200];
+	struct raw w;
+
+	memset(&w, 0, sizeof(w));
+	if (srv_start(&w.s, 1))
+		goto out;
+	w.before_enable = send_before_enable;
+	if (raw_connect(&w, 0, 0, VH_DRIVER_USER_PROTOCOL_FEATURES))
+		goto out;
+	rx = post_rx(&w, 4, 2048, 100);
+	CHECK_EQ(collect(&w, 1, u, 4), 4);
+	CHECK_EQ(collect(&w, 0, u, 4), 4);
+	for (unsigned i = 0; i < 4; i++) {
+		CHECK_EQ_M(u[i].token, 100 + i, "frame %u", i);
+		CHECK_EQ_M(u[i].len, 12 + 100 + i, "frame %u", i);
+		fill(ref, 100 + i, 0, i);
+		if (memcmp(rx + 2048 * i + 12, ref, 100 + i))
+			T_FAIL("frame %u: bytes differ", i);
+	}
+	st = stats(&w.s, 0);
+	CHECK_EQ(st.tx_disabled, 0);
+	CHECK_EQ(st.tx_frames, 4);
+	CHECK_EQ(st.rx_frames, 4);
+out:
+	raw_close(&w);
+	CHECK_BASELINE(b);
+}
+
 static void rx_short(void)
 {
 	struct t_baseline b = t_baseline();
@@ -532,6 +581,7 @@ ONE_WORKER(malformed_split)
 ONE_WORKER(malformed_packed)
 ONE_WORKER(rx_bad_buffers)
 ONE_WORKER(disabled_rings)
+ONE_WORKER(tx_before_enable)
 ONE_WORKER(rx_short)
 ONE_WORKER(overlapping_buffers)
 
@@ -545,6 +595,7 @@ static const struct t_test tests[] = {
 	T_TEST(malformed_packed),
 	T_TEST(rx_bad_buffers),
 	T_TEST(disabled_rings),
+	T_TEST(tx_before_enable),
 	T_TEST(rx_short),
 	T_TEST(overlapping_buffers),
 	T_TEST(echo_split_mrg_small_1w),
@@ -556,6 +607,7 @@ static const struct t_test tests[] = {
 	T_TEST(malformed_packed_1w),
 	T_TEST(rx_bad_buffers_1w),
 	T_TEST(disabled_rings_1w),
+	T_TEST(tx_before_enable_1w),
 	T_TEST(rx_short_1w),
 	T_TEST(overlapping_buffers_1w),
 };
