@@ -1195,6 +1195,9 @@ static int op_queue_start(void *opaque, struct vh_server_queue *q)
 	}
 	vh_server_queue_set_priv(q, qs);
 	if (!qs->tx && d->o.mode == NET_MODE_ECHO) {
+		/* Watched from the start: the TX worker's wakes (frames handed over, a process
+		 * call it made us miss) must reach us before our first call too. */
+		q_watch(qs, qs->p->rx_evt);
 		rx_lock_wait(qs->p);
 		qs->p->rxq = qs;
 		rx_unlock(qs->p);
