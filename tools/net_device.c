@@ -624,6 +624,10 @@ static unsigned tx_direct_burst(struct net_q *qs, struct net_q *rx, unsigned max
 
 	if (n > max)
 		n = max;
+	/* RX may hold more than NET_BATCH completions already (rx_gather returns unusable
+	 * buffers empty): then nothing is done here and the caller flushes. */
+	if (qs->nused >= NET_BATCH || rx->nused >= NET_BATCH)
+		return 0;
 	if (n > NET_BATCH - qs->nused)
 		n = NET_BATCH - qs->nused;
 	if (n > NET_BATCH - rx->nused)
